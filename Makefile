@@ -1,0 +1,51 @@
+# wisp — see README.md. Everything a fresh machine needs is installed here.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := bin
+
+# Packages with concurrent code run their tests under the race detector.
+RACE_PKGS := ./activator/... ./controller/... ./runtime/... ./internal/...
+
+.PHONY: all build examples run test test-unit test-e2e bench lint fmt tools clean
+
+all: build
+
+build: examples
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/wisp ./cmd/wisp
+
+examples:
+	$(GO) build -o $(BIN)/hello-process ./functions/examples/hello-process
+
+## run: build, start a node with the example function deployed, print how to call it.
+run: build
+	./scripts/run.sh
+
+## test: every test — unit, race, end-to-end.
+test: tools lint
+	$(GO) test -count=1 -race $(RACE_PKGS)
+	$(GO) test -count=1 $(shell $(GO) list ./... | grep -v -e /activator -e /controller -e /runtime -e /internal -e /test/e2e)
+	$(GO) test -count=1 -timeout 15m ./test/e2e/...
+
+test-e2e:
+	$(GO) test -count=1 -v -timeout 15m ./test/e2e/...
+
+## bench: every benchmark, 5 runs each, for benchstat.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## tools: what the tests need beyond Go, installed when missing.
+tools:
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 is required: https://go.dev/dl/"; exit 1; }
+
+clean:
+	rm -rf $(BIN) bench.out

@@ -1,0 +1,198 @@
+package activator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Pools holds the Pool of every Revision that has one.
+type Pools struct {
+	mu    sync.RWMutex
+	pools map[RevisionKey]*Pool
+}
+
+// NewPools returns an empty set of pools.
+func NewPools() *Pools { return &Pools{pools: map[RevisionKey]*Pool{}} }
+
+// Get returns the pool of a Revision, or nil.
+func (ps *Pools) Get(namespace, revision string) *Pool {
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
+	return ps.pools[RevisionKey{namespace, revision}]
+}
+
+// GetOrCreate returns the pool of a Revision, creating it with create
+// when there is none.
+func (ps *Pools) GetOrCreate(namespace, revision string, create func() *Pool) *Pool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	k := RevisionKey{namespace, revision}
+	if p, ok := ps.pools[k]; ok {
+		return p
+	}
+	p := create()
+	ps.pools[k] = p
+	return p
+}
+
+// Remove takes a Revision's pool out of service and returns it (nil if
+// there was none); the caller closes it.
+func (ps *Pools) Remove(namespace, revision string) *Pool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	k := RevisionKey{namespace, revision}
+	p := ps.pools[k]
+	delete(ps.pools, k)
+	return p
+}
+
+// CloseAll closes every pool, letting requests in flight finish until ctx ends.
+func (ps *Pools) CloseAll(ctx context.Context) {
+	ps.mu.Lock()
+	all := ps.pools
+	ps.pools = map[RevisionKey]*Pool{}
+	ps.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range all {
+		wg.Go(func() { p.Close(ctx) })
+	}
+	wg.Wait()
+}
+
+// Gateway is the http.Handler every function request enters by: it looks
+// up the route, picks a Revision and hands the request to its Pool.
+type Gateway struct {
+	routes *Routes
+	pools  *Pools
+	log    *slog.Logger
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewGateway returns the gateway handler. Its metrics are registered
+// with reg.
+func NewGateway(routes *Routes, pools *Pools, log *slog.Logger, reg prometheus.Registerer) (*Gateway, error) {
+	g := &Gateway{
+		routes: routes,
+		pools:  pools,
+		log:    log,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wisp_gateway_requests_total",
+			Help: "Requests served by the gateway, by function, revision and response code.",
+		}, []string{"namespace", "function", "revision", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "wisp_gateway_request_duration_seconds",
+			Help:    "Time from a request entering the gateway to its response being complete.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"namespace", "function", "revision"}),
+	}
+	for _, c := range []prometheus.Collector{g.requests, g.latency} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering gateway metrics: %w", err)
+		}
+	}
+	return g, nil
+}
+
+// ServeHTTP routes one request.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	begin := time.Now()
+	m, ok := g.routes.lookup(r)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf(
+			"no function serves host %q or path %q; call /fn/<namespace>/<name>/ or use the host <name>.<namespace>.<domain>", r.Host, r.URL.Path))
+		return
+	}
+	rt := m.route
+	rev, ok := rt.pick(m.tag, randInt64N)
+	if !ok {
+		if m.tag != "" {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("function %s/%s has no tag %q", rt.Namespace, rt.Function, m.tag))
+		} else {
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("function %s/%s has no ready revision yet; see 'wisp service describe %s -n %s'", rt.Namespace, rt.Function, rt.Function, rt.Namespace))
+		}
+		return
+	}
+	pool := g.pools.Get(rt.Namespace, rev)
+	if pool == nil {
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s of function %s/%s is not running", rev, rt.Namespace, rt.Function))
+		return
+	}
+
+	ctx := r.Context()
+	if ts := pool.Revision().Spec.TimeoutSeconds; ts != nil && *ts > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(*ts)*time.Second)
+		defer cancel()
+	}
+	out := r.WithContext(ctx)
+	if m.path != r.URL.Path {
+		prefix := strings.TrimSuffix(r.URL.Path, strings.TrimPrefix(m.path, "/"))
+		u := *r.URL
+		u.Path, u.RawPath = m.path, ""
+		out.URL = &u
+		out.Header = r.Header.Clone()
+		out.Header.Set("X-Forwarded-Prefix", strings.TrimSuffix(prefix, "/"))
+	}
+
+	sw := &statusWriter{ResponseWriter: w}
+	pool.ServeHTTP(sw, out)
+	if sw.code == 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		writeError(sw, http.StatusGatewayTimeout, fmt.Sprintf("function %s/%s did not answer within its timeout", rt.Namespace, rt.Function))
+	}
+	code := sw.code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	g.requests.WithLabelValues(rt.Namespace, rt.Function, rev, strconv.Itoa(code)).Inc()
+	g.latency.WithLabelValues(rt.Namespace, rt.Function, rev).Observe(time.Since(begin).Seconds())
+}
+
+// statusWriter records the status code written through it. Unwrap lets
+// http.ResponseController reach the underlying writer (Flush, Hijack).
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Flush() {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// writeError answers with a JSON body {"error": msg}.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}

@@ -1,0 +1,196 @@
+package activator
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// RevisionKey names a Revision in a namespace.
+type RevisionKey struct {
+	Namespace string
+	Name      string
+}
+
+// Target is one resolved traffic target of a Route.
+type Target struct {
+	Revision string
+	Percent  int64
+	Tag      string
+}
+
+// Route is the routing entry of one Function: its traffic split, already
+// resolved to Revision names.
+type Route struct {
+	Namespace string
+	Function  string
+	Targets   []Target
+}
+
+// pick chooses the Revision for one request. tag, when non-empty, selects
+// the target with that tag; ok is false when there is no such tag or no
+// target at all.
+func (r *Route) pick(tag string, rnd func(n int64) int64) (string, bool) {
+	if tag != "" {
+		for _, t := range r.Targets {
+			if t.Tag == tag {
+				return t.Revision, true
+			}
+		}
+		return "", false
+	}
+	var total int64
+	for _, t := range r.Targets {
+		total += t.Percent
+	}
+	if total <= 0 {
+		return "", false
+	}
+	n := rnd(total)
+	for _, t := range r.Targets {
+		if n < t.Percent {
+			return t.Revision, true
+		}
+		n -= t.Percent
+	}
+	return "", false
+}
+
+// table is an immutable snapshot of every route, indexed for lookups.
+type table struct {
+	routes map[RevisionKey]*Route // by namespace and function name
+	hosts  map[string]hostEntry   // by lower-case host without port
+}
+
+type hostEntry struct {
+	route *Route
+	tag   string
+}
+
+// Routes is the gateway's route table. Readers never block: every change
+// builds a new snapshot and swaps it in.
+type Routes struct {
+	domain string
+
+	mu     sync.Mutex // serialises writers
+	routes map[RevisionKey]*Route
+	snap   atomic.Pointer[table]
+}
+
+// NewRoutes returns an empty route table that serves hosts under domain.
+func NewRoutes(domain string) *Routes {
+	r := &Routes{domain: strings.ToLower(domain), routes: map[RevisionKey]*Route{}}
+	r.snap.Store(&table{routes: map[RevisionKey]*Route{}, hosts: map[string]hostEntry{}})
+	return r
+}
+
+// Host returns the host name of a Function, or of one of its tags.
+func (r *Routes) Host(namespace, function, tag string) string {
+	return HostName(r.domain, namespace, function, tag)
+}
+
+// HostName is the host of a Function (tag empty) or of one of its tags:
+// "<name>.<namespace>.<domain>" or "<tag>-<name>.<namespace>.<domain>".
+func HostName(domain, namespace, function, tag string) string {
+	if tag != "" {
+		function = tag + "-" + function
+	}
+	return function + "." + namespace + "." + domain
+}
+
+// Set installs or replaces the route of a Function.
+func (r *Routes) Set(route Route) {
+	route.Targets = append([]Target(nil), route.Targets...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.routes[RevisionKey{route.Namespace, route.Function}] = &route
+	r.rebuild()
+}
+
+// Delete removes the route of a Function.
+func (r *Routes) Delete(namespace, function string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.routes, RevisionKey{namespace, function})
+	r.rebuild()
+}
+
+// Get returns the route of a Function.
+func (r *Routes) Get(namespace, function string) (*Route, bool) {
+	rt, ok := r.snap.Load().routes[RevisionKey{namespace, function}]
+	return rt, ok
+}
+
+// Routed reports whether any route sends traffic to, or tags, the Revision.
+func (r *Routes) Routed(namespace, revision string) bool {
+	for k, rt := range r.snap.Load().routes {
+		if k.Namespace != namespace {
+			continue
+		}
+		for _, t := range rt.Targets {
+			if t.Revision == revision {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (r *Routes) rebuild() {
+	t := &table{routes: make(map[RevisionKey]*Route, len(r.routes)), hosts: make(map[string]hostEntry, len(r.routes))}
+	for k, rt := range r.routes {
+		t.routes[k] = rt
+		t.hosts[r.Host(rt.Namespace, rt.Function, "")] = hostEntry{route: rt}
+		for _, tg := range rt.Targets {
+			if tg.Tag != "" {
+				t.hosts[r.Host(rt.Namespace, rt.Function, tg.Tag)] = hostEntry{route: rt, tag: tg.Tag}
+			}
+		}
+	}
+	r.snap.Store(t)
+}
+
+// match is the outcome of looking a request up in the table.
+type match struct {
+	route *Route
+	tag   string
+	// path is the request path the function sees (the /fn/ns/name prefix removed).
+	path string
+}
+
+// lookup finds the route for a request: by Host first, then by the path
+// prefix /fn/<namespace>/<name>[/@<tag>].
+func (r *Routes) lookup(req *http.Request) (match, bool) {
+	t := r.snap.Load()
+	host := strings.ToLower(req.Host)
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		host = host[:i]
+	}
+	if e, ok := t.hosts[host]; ok {
+		return match{route: e.route, tag: e.tag, path: req.URL.Path}, true
+	}
+	rest, ok := strings.CutPrefix(req.URL.Path, "/fn/")
+	if !ok {
+		return match{}, false
+	}
+	ns, rest, _ := strings.Cut(rest, "/")
+	name, rest, hasRest := strings.Cut(rest, "/")
+	rt, ok := t.routes[RevisionKey{ns, name}]
+	if !ok {
+		return match{}, false
+	}
+	m := match{route: rt, path: "/"}
+	if hasRest {
+		m.path = "/" + rest
+		if tagged, ok := strings.CutPrefix(rest, "@"); ok {
+			tag, after, _ := strings.Cut(tagged, "/")
+			m.tag, m.path = tag, "/"+after
+		}
+	}
+	return m, true
+}
+
+// randInt64N is the production source of randomness for traffic splits.
+func randInt64N(n int64) int64 { return rand.Int64N(n) }

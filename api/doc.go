@@ -1,0 +1,13 @@
+// Package api defines wisp's resources: Function, Revision and their
+// defaults, validation and conversion from Knative serving.knative.dev/v1
+// Service manifests.
+//
+// The types are plain Go structs in Kubernetes object shape (apiVersion,
+// kind, metadata, spec, status) so that the same documents can later be
+// served as CustomResourceDefinitions. Validation errors are
+// knative.dev/pkg/apis.FieldError values, so every error names the field
+// path that is wrong.
+//
+// This package owns the shape and the rules of the resources. It must not
+// import any other wisp package, talk to the store, or start anything.
+package api

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/internal/adminclient"
+)
+
+func newApplyCmd(g *globals) *cobra.Command {
+	var file string
+	var wf waitFlags
+	c := &cobra.Command{
+		Use:   "apply -f FILE|-",
+		Short: "Create or update functions from wisp or Knative Service YAML/JSON",
+		Long: `Create or update every function in FILE (or standard input with -f -).
+A file may hold several documents separated by '---'. Accepted kinds are
+wisp.dev/v1alpha1 Function and serving.knative.dev/v1 Service; a Knative
+Service deploys unchanged, its container becoming a container function.`,
+		Example: `  wisp apply -f hello.yaml
+  cat service.yaml | wisp apply -f -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return fmt.Errorf("give the manifest with -f FILE, or -f - for standard input")
+			}
+			var data []byte
+			var err error
+			if file == "-" {
+				data, err = io.ReadAll(g.in)
+			} else {
+				data, err = os.ReadFile(file)
+			}
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", file, err)
+			}
+			objs, err := api.Decode(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			var fns []*api.Function
+			for _, o := range objs {
+				f, ok := o.(*api.Function)
+				if !ok {
+					return fmt.Errorf("%s: %s %s cannot be applied; apply Functions or Knative Services", file, o.GroupVersionKind().Kind, o.GetName())
+				}
+				fns = append(fns, f)
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			for _, f := range fns {
+				if f.Namespace == "" {
+					f.Namespace = g.namespace
+				}
+				verb, applied, err := applyFunction(ctx, c, f)
+				if err != nil {
+					return fmt.Errorf("function %s: %w", f.Name, err)
+				}
+				if verb == "unchanged" || !wf.wait(cmd) {
+					fmt.Fprintf(g.out, "Function '%s' %s in namespace '%s'.\n", f.Name, verb, f.Namespace)
+					continue
+				}
+				if err := waitAndReport(cmd.Context(), g, cmd, &wf, c, applied, verb); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&file, "filename", "f", "", "manifest file, or - for standard input")
+	wf.register(c.Flags())
+	return c
+}
+
+// applyFunction creates f, or updates the stored Function to f's spec,
+// metadata labels and annotations, retrying on conflicts.
+func applyFunction(ctx context.Context, c *adminclient.Client, f *api.Function) (string, *api.Function, error) {
+	for attempt := 0; ; attempt++ {
+		cur, _, err := c.GetFunction(ctx, f.Namespace, f.Name)
+		if adminclient.IsNotFound(err) {
+			created, err := c.CreateFunction(ctx, f)
+			if adminclient.IsAlreadyExists(err) && attempt < 5 {
+				continue
+			}
+			return "created", created, err
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		next := cur.DeepCopy()
+		next.Spec = f.Spec
+		next.Labels, next.Annotations = f.Labels, f.Annotations
+		next.SetDefaults()
+		if reflect.DeepEqual(next.Spec, cur.Spec) && reflect.DeepEqual(next.Labels, cur.Labels) && reflect.DeepEqual(next.Annotations, cur.Annotations) {
+			return "unchanged", cur, nil
+		}
+		updated, err := c.UpdateFunction(ctx, next)
+		if adminclient.IsConflict(err) && attempt < 5 {
+			continue
+		}
+		return "configured", updated, err
+	}
+}

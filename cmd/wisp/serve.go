@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wisp-faas/wisp/internal/node"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	cfg := node.Config{Version: version}
+	var logLevel, logFormat string
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a wisp node: store, controller, gateway and admin API in one process",
+		Long: `Run a wisp node in the foreground until interrupted (Ctrl-C or SIGTERM),
+then drain requests in flight and stop every function instance.
+
+The chosen addresses are logged and written to <data-dir>/node.json, where
+the CLI finds them; the admin token is <data-dir>/token.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(g.errOut, logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			cfg.DataDir = g.dataDir
+			cfg.Log = log
+			return node.Run(cmd.Context(), cfg)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:8080", "gateway listen address (port 0 picks a free port)")
+	f.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:8081", "admin API listen address (port 0 picks a free port)")
+	f.StringVar(&cfg.Domain, "domain", "127.0.0.1.sslip.io", "domain of function hosts: <name>.<namespace>.<domain>")
+	f.StringVar(&cfg.NATSURL, "nats-url", "", "use this NATS server (with JetStream) instead of the embedded one")
+	f.StringVar(&cfg.NATSListen, "nats-listen", "", "expose the embedded NATS server on this address (default: in-process only)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	return c
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}

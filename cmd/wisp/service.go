@@ -1,0 +1,447 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/internal/adminclient"
+)
+
+// templateFlags are kn's flags that shape a Function's template, shared by
+// service create and service update.
+type templateFlags struct {
+	image        string
+	exec         string
+	env          []string
+	envFiles     []string
+	annotations  []string
+	labels       []string
+	scaleMin     int
+	scaleMax     int
+	scaleInit    int
+	scaleTarget  float64
+	scaleMetric  string
+	scaleWindow  string
+	concurrency  int64
+	timeout      int64
+	revisionName string
+}
+
+func (tf *templateFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&tf.image, "image", "", "container image to run (Knative-style container function)")
+	f.StringVar(&tf.exec, "exec", "", "executable on this machine that serves HTTP on $PORT; its arguments follow '--'")
+	f.StringArrayVarP(&tf.env, "env", "e", nil, "environment variable NAME=value; NAME- removes it (repeatable)")
+	f.StringArrayVar(&tf.envFiles, "env-file", nil, "file of NAME=value lines to add to the environment")
+	f.StringArrayVarP(&tf.annotations, "annotation", "a", nil, "annotation KEY=value on the function and its revisions; KEY- removes it")
+	f.StringArrayVarP(&tf.labels, "label", "l", nil, "label KEY=value on the function and its revisions; KEY- removes it")
+	f.IntVar(&tf.scaleMin, "scale-min", 0, "minimum number of instances (autoscaling.knative.dev/min-scale)")
+	f.IntVar(&tf.scaleMax, "scale-max", 0, "maximum number of instances, 0 for no limit (autoscaling.knative.dev/max-scale)")
+	f.IntVar(&tf.scaleInit, "scale-init", 0, "instances to start a new revision with (autoscaling.knative.dev/initial-scale)")
+	f.Float64Var(&tf.scaleTarget, "scale-target", 0, "concurrency (or rps) per instance the autoscaler aims for (autoscaling.knative.dev/target)")
+	f.StringVar(&tf.scaleMetric, "scale-metric", "", "autoscaling metric: concurrency or rps (autoscaling.knative.dev/metric)")
+	f.StringVar(&tf.scaleWindow, "scale-window", "", "autoscaler stable window, e.g. 60s (autoscaling.knative.dev/window)")
+	f.Int64Var(&tf.concurrency, "concurrency-limit", 0, "most requests one instance serves at once, 0 for no limit")
+	f.Int64Var(&tf.timeout, "timeout", 0, "seconds a request may take (default 300)")
+	f.StringVar(&tf.revisionName, "revision-name", "", "name of the new revision (prefixed with '<name>-' if it is not)")
+}
+
+// apply edits f's template (and metadata) by the flags that were set.
+func (tf *templateFlags) apply(cmd *cobra.Command, f *api.Function, args []string) error {
+	fl := cmd.Flags()
+	spec := &f.Spec.Template.Spec
+	tmeta := &f.Spec.Template.Metadata
+	sources := 0
+	for _, n := range []string{"image", "exec"} {
+		if fl.Changed(n) {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return fmt.Errorf("give one of --image and --exec, not both")
+	}
+	if fl.Changed("image") {
+		spec.Wasm, spec.Process = nil, nil
+		spec.Container = &api.ContainerSource{Image: tf.image}
+	}
+	if fl.Changed("exec") {
+		path := tf.exec
+		if !filepath.IsAbs(path) && strings.ContainsRune(path, filepath.Separator) {
+			abs, err := filepath.Abs(path)
+			if err != nil {
+				return fmt.Errorf("--exec %s: %w", path, err)
+			}
+			path = abs
+		}
+		spec.Wasm, spec.Container = nil, nil
+		spec.Process = &api.ProcessSource{Command: path, Args: args}
+	} else if len(args) > 0 {
+		return fmt.Errorf("arguments after '--' go with --exec; got %q", args)
+	}
+
+	var err error
+	for _, file := range tf.envFiles {
+		lines, rerr := readEnvFile(file)
+		if rerr != nil {
+			return rerr
+		}
+		if spec.Env, err = editEnv(spec.Env, lines); err != nil {
+			return fmt.Errorf("--env-file %s: %w", file, err)
+		}
+	}
+	if spec.Env, err = editEnv(spec.Env, tf.env); err != nil {
+		return fmt.Errorf("--env: %w", err)
+	}
+	if f.Annotations, err = editMap(f.Annotations, tf.annotations); err != nil {
+		return fmt.Errorf("--annotation: %w", err)
+	}
+	if tmeta.Annotations, err = editMap(tmeta.Annotations, tf.annotations); err != nil {
+		return fmt.Errorf("--annotation: %w", err)
+	}
+	if f.Labels, err = editMap(f.Labels, tf.labels); err != nil {
+		return fmt.Errorf("--label: %w", err)
+	}
+	if tmeta.Labels, err = editMap(tmeta.Labels, tf.labels); err != nil {
+		return fmt.Errorf("--label: %w", err)
+	}
+
+	setAnn := func(flag, key, value string) {
+		if fl.Changed(flag) {
+			if tmeta.Annotations == nil {
+				tmeta.Annotations = map[string]string{}
+			}
+			tmeta.Annotations[key] = value
+		}
+	}
+	setAnn("scale-min", api.AnnotationMinScale, strconv.Itoa(tf.scaleMin))
+	setAnn("scale-max", api.AnnotationMaxScale, strconv.Itoa(tf.scaleMax))
+	setAnn("scale-init", api.AnnotationInitialScale, strconv.Itoa(tf.scaleInit))
+	setAnn("scale-target", api.AnnotationTarget, strconv.FormatFloat(tf.scaleTarget, 'f', -1, 64))
+	setAnn("scale-metric", api.AnnotationMetric, tf.scaleMetric)
+	setAnn("scale-window", api.AnnotationWindow, tf.scaleWindow)
+	if fl.Changed("concurrency-limit") {
+		spec.ContainerConcurrency = &tf.concurrency
+	}
+	if fl.Changed("timeout") {
+		spec.TimeoutSeconds = &tf.timeout
+	}
+	tmeta.Name = ""
+	if tf.revisionName != "" {
+		tmeta.Name = tf.revisionName
+		if !strings.HasPrefix(tmeta.Name, f.Name+"-") {
+			tmeta.Name = f.Name + "-" + tmeta.Name
+		}
+	}
+	return nil
+}
+
+// editEnv applies NAME=value (set) and NAME- (remove) edits in order.
+func editEnv(env []api.EnvVar, edits []string) ([]api.EnvVar, error) {
+	for _, e := range edits {
+		if name, ok := strings.CutSuffix(e, "-"); ok && !strings.Contains(e, "=") {
+			env = slices.DeleteFunc(env, func(v api.EnvVar) bool { return v.Name == name })
+			continue
+		}
+		name, value, ok := strings.Cut(e, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%q is not NAME=value or NAME-", e)
+		}
+		i := slices.IndexFunc(env, func(v api.EnvVar) bool { return v.Name == name })
+		if i >= 0 {
+			env[i].Value = value
+		} else {
+			env = append(env, api.EnvVar{Name: name, Value: value})
+		}
+	}
+	return env, nil
+}
+
+// editMap applies KEY=value (set) and KEY- (remove) edits to a copy of m.
+func editMap(m map[string]string, edits []string) (map[string]string, error) {
+	if len(edits) == 0 {
+		return m, nil
+	}
+	out := make(map[string]string, len(m)+len(edits))
+	for k, v := range m {
+		out[k] = v
+	}
+	for _, e := range edits {
+		if key, ok := strings.CutSuffix(e, "-"); ok && !strings.Contains(e, "=") {
+			delete(out, key)
+			continue
+		}
+		k, v, ok := strings.Cut(e, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q is not KEY=value or KEY-", e)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func readEnvFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--env-file: %w", err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.Contains(line, "=") {
+			return nil, fmt.Errorf("--env-file %s line %d: %q is not NAME=value", path, n, line)
+		}
+		lines = append(lines, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("--env-file %s: %w", path, err)
+	}
+	return lines, nil
+}
+
+// waitFlags are kn's --wait options.
+type waitFlags struct {
+	noWait  bool
+	timeout time.Duration
+}
+
+func (w *waitFlags) register(f *pflag.FlagSet) {
+	f.Bool("wait", true, "wait until the function is ready (default)")
+	f.BoolVar(&w.noWait, "no-wait", false, "return as soon as the change is accepted")
+	f.DurationVar(&w.timeout, "wait-timeout", 600*time.Second, "how long to wait for the function to become ready")
+}
+
+func (w *waitFlags) wait(cmd *cobra.Command) bool {
+	if cmd.Flags().Changed("wait") {
+		v, _ := cmd.Flags().GetBool("wait")
+		return v && !w.noWait
+	}
+	return !w.noWait
+}
+
+// waitAndReport waits for readiness if asked to and prints kn's closing line.
+func waitAndReport(ctx context.Context, g *globals, cmd *cobra.Command, wf *waitFlags, c *adminclient.Client, f *api.Function, verb string) error {
+	if !wf.wait(cmd) {
+		fmt.Fprintf(g.out, "Function '%s' %s in namespace '%s'.\n", f.Name, verb, f.Namespace)
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, wf.timeout)
+	defer cancel()
+	begin := time.Now()
+	ready, err := c.WaitReady(wctx, f.Namespace, f.Name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.out, "Function '%s' %s to latest revision '%s' and is ready after %s:\n%s\n",
+		f.Name, verb, ready.Status.LatestReadyRevisionName, time.Since(begin).Round(time.Millisecond), ready.Status.URL)
+	if ready.Status.Address != "" {
+		fmt.Fprintf(g.out, "%s\n", ready.Status.Address)
+	}
+	return nil
+}
+
+func newServiceCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "service",
+		Aliases: []string{"services", "svc", "function", "fn"},
+		Short:   "Create, update, delete, list and describe functions",
+	}
+	c.AddCommand(newServiceCreateCmd(g), newServiceUpdateCmd(g), newServiceDeleteCmd(g), newServiceListCmd(g), newServiceDescribeCmd(g))
+	return c
+}
+
+func newServiceCreateCmd(g *globals) *cobra.Command {
+	var tf templateFlags
+	var wf waitFlags
+	var force bool
+	c := &cobra.Command{
+		Use:   "create NAME (--exec PATH [-- ARGS...] | --image IMAGE) [flags]",
+		Short: "Create a function",
+		Example: `  wisp service create hello --exec ./bin/hello -e GREETING=hi
+  wisp service create api --exec /usr/local/bin/api-server -- --verbose
+  wisp service create web --image ghcr.io/example/web:1 --scale-min 1`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, extra := args[0], execArgs(cmd, args)
+			if !cmd.Flags().Changed("image") && !cmd.Flags().Changed("exec") {
+				return fmt.Errorf("a function needs something to run: give --exec PATH or --image IMAGE")
+			}
+			f := &api.Function{}
+			f.APIVersion, f.Kind = api.APIVersion, api.KindFunction
+			f.Name, f.Namespace = name, g.namespace
+			if err := tf.apply(cmd, f, extra); err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			verb := "created"
+			created, err := c.CreateFunction(ctx, f)
+			if err != nil && force && adminclient.IsAlreadyExists(err) {
+				verb = "replaced"
+				created, err = c.UpdateFunction(ctx, f)
+			}
+			if err != nil {
+				return err
+			}
+			return waitAndReport(cmd.Context(), g, cmd, &wf, c, created, verb)
+		},
+	}
+	tf.register(c.Flags())
+	wf.register(c.Flags())
+	c.Flags().BoolVar(&force, "force", false, "replace the function if it already exists")
+	return c
+}
+
+// execArgs returns the arguments after "--" (the --exec command's).
+func execArgs(cmd *cobra.Command, args []string) []string {
+	if i := cmd.ArgsLenAtDash(); i >= 0 {
+		return args[i:]
+	}
+	return args[1:]
+}
+
+func newServiceUpdateCmd(g *globals) *cobra.Command {
+	var tf templateFlags
+	var wf waitFlags
+	c := &cobra.Command{
+		Use:   "update NAME [flags]",
+		Short: "Update a function; a changed template cuts a new revision",
+		Example: `  wisp service update hello -e GREETING=hello
+  wisp service update hello --exec ./bin/hello-v2 --revision-name v2`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, extra := args[0], execArgs(cmd, args)
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			// Read, edit, write with the resourceVersion read; retry on conflicts.
+			for attempt := 0; ; attempt++ {
+				f, _, err := c.GetFunction(ctx, g.namespace, name)
+				if err != nil {
+					return err
+				}
+				if err := tf.apply(cmd, f, extra); err != nil {
+					return err
+				}
+				updated, err := c.UpdateFunction(ctx, f)
+				if adminclient.IsConflict(err) && attempt < 5 {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				return waitAndReport(cmd.Context(), g, cmd, &wf, c, updated, "updated")
+			}
+		},
+	}
+	tf.register(c.Flags())
+	wf.register(c.Flags())
+	return c
+}
+
+func newServiceDeleteCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME...",
+		Short: "Delete functions with their revisions",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			for _, name := range args {
+				if err := c.DeleteFunction(ctx, g.namespace, name); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.out, "Function '%s' deleted in namespace '%s'.\n", name, g.namespace)
+			}
+			return nil
+		},
+	}
+}
+
+func newServiceListCmd(g *globals) *cobra.Command {
+	var all bool
+	c := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List functions",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			ns := g.namespace
+			if all {
+				ns = ""
+			}
+			list, raw, err := c.ListFunctions(ctx, ns)
+			if err != nil {
+				return err
+			}
+			return g.print(raw, func(t *table) {
+				t.header("NAMESPACE", "NAME", "URL", "LATEST", "AGE", "READY", "REASON")
+				for _, f := range list.Items {
+					ready, reason := conditionColumns(f.Status.GetCondition(api.ConditionReady))
+					t.row(f.Namespace, f.Name, f.Status.URL, f.Status.LatestReadyRevisionName, age(f.CreationTimestamp.Time), ready, reason)
+				}
+			})
+		},
+	}
+	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list functions of every namespace")
+	g.addOutputFlag(c)
+	return c
+}
+
+func newServiceDescribeCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a function: URLs, revisions, traffic and conditions",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			f, raw, err := c.GetFunction(ctx, g.namespace, args[0])
+			if err != nil {
+				return err
+			}
+			revs, _, err := c.ListRevisions(ctx, g.namespace, f.Name)
+			if err != nil {
+				return err
+			}
+			return g.print(raw, func(t *table) { describeFunction(t, f, revs.Items) })
+		},
+	}
+	g.addOutputFlag(c)
+	return c
+}

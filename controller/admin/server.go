@@ -1,0 +1,490 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"knative.dev/pkg/apis"
+
+	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/controller/store"
+)
+
+// Prefix is the path under which the admin API serves wisp's resources.
+const Prefix = "/apis/" + api.APIVersion
+
+// maxBody bounds the size of a resource document sent to the API.
+const maxBody = 4 << 20
+
+// Info describes the node; GET Prefix+"/info" returns it so that clients
+// can reach the gateway.
+type Info struct {
+	Version    string `json:"version"`
+	GatewayURL string `json:"gatewayURL"`
+	AdminURL   string `json:"adminURL"`
+	Domain     string `json:"domain"`
+}
+
+// Options configure a Server.
+type Options struct {
+	Store  store.Store
+	Token  string
+	Info   Info
+	Log    *slog.Logger
+	Gather prometheus.Gatherer
+	// Ready reports whether the node is ready to serve; nil means always.
+	Ready func() error
+}
+
+// Server serves the admin API.
+type Server struct {
+	opts      Options
+	functions *store.Typed[api.Function, *api.Function]
+	revisions *store.Typed[api.Revision, *api.Revision]
+	mux       *http.ServeMux
+}
+
+// New returns the admin API server.
+func New(opts Options) *Server {
+	s := &Server{
+		opts:      opts,
+		functions: store.NewTyped[api.Function](opts.Store, store.Functions),
+		revisions: store.NewTyped[api.Revision](opts.Store, store.Revisions),
+		mux:       http.NewServeMux(),
+	}
+	m := s.mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	m.HandleFunc("GET /readyz", s.readyz)
+	if opts.Gather != nil {
+		m.Handle("GET /metrics", promhttp.HandlerFor(opts.Gather, promhttp.HandlerOpts{}))
+	}
+	m.Handle("GET "+Prefix+"/info", s.auth(s.info))
+
+	fn := Prefix + "/namespaces/{namespace}/functions"
+	m.Handle("GET "+Prefix+"/functions", s.auth(s.listFunctions))
+	m.Handle("GET "+fn, s.auth(s.listFunctions))
+	m.Handle("POST "+fn, s.auth(s.createFunction))
+	m.Handle("GET "+fn+"/{name}", s.auth(s.getFunction))
+	m.Handle("PUT "+fn+"/{name}", s.auth(s.updateFunction))
+	m.Handle("DELETE "+fn+"/{name}", s.auth(s.deleteFunction))
+
+	rev := Prefix + "/namespaces/{namespace}/revisions"
+	m.Handle("GET "+Prefix+"/revisions", s.auth(s.listRevisions))
+	m.Handle("GET "+rev, s.auth(s.listRevisions))
+	m.Handle("GET "+rev+"/{name}", s.auth(s.getRevision))
+	m.Handle("DELETE "+rev+"/{name}", s.auth(s.deleteRevision))
+	m.Handle("POST "+rev, s.auth(revisionsAreImmutable))
+	m.Handle("PUT "+rev+"/{name}", s.auth(revisionsAreImmutable))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// NewToken returns a new random bearer token.
+func NewToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generating admin token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func (s *Server) auth(h http.HandlerFunc) http.Handler {
+	want := []byte("Bearer " + s.opts.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wisp"`)
+			writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized,
+				"missing or wrong bearer token: send 'Authorization: Bearer <token>' with the token from <data-dir>/token", nil)
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(); err != nil {
+			writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable, err.Error(), nil)
+			return
+		}
+	}
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.opts.Info)
+}
+
+// --- Functions ---
+
+func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) {
+	ns := r.PathValue("namespace")
+	if r.URL.Query().Get("watch") == "true" {
+		watch(w, r, s.functions, ns, nil)
+		return
+	}
+	items, err := s.functions.List(r.Context(), ns)
+	if err != nil {
+		s.storeError(w, err, api.KindFunction, "")
+		return
+	}
+	list := api.FunctionList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: "FunctionList"}, Items: make([]api.Function, 0, len(items))}
+	for _, f := range items {
+		list.Items = append(list.Items, *f)
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) {
+	f, err := s.functions.Get(r.Context(), r.PathValue("namespace"), r.PathValue("name"))
+	if err != nil {
+		s.storeError(w, err, api.KindFunction, r.PathValue("name"))
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.decodeFunction(w, r)
+	if !ok {
+		return
+	}
+	f.UID = types.UID(newUID())
+	f.CreationTimestamp = metav1.NewTime(time.Now().UTC().Truncate(time.Second))
+	f.Generation = 1
+	f.ResourceVersion = ""
+	f.Status = api.FunctionStatus{}
+	created, err := s.functions.Create(r.Context(), f)
+	if err != nil {
+		s.storeError(w, err, api.KindFunction, f.Name)
+		return
+	}
+	s.opts.Log.Info("function created", "namespace", f.Namespace, "name", f.Name)
+	writeJSON(w, http.StatusCreated, created)
+}
+
+func (s *Server) updateFunction(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.decodeFunction(w, r)
+	if !ok {
+		return
+	}
+	if f.Name != r.PathValue("name") {
+		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest,
+			fmt.Sprintf("metadata.name %q does not match the name in the URL %q", f.Name, r.PathValue("name")), []string{"metadata.name"})
+		return
+	}
+	cur, err := s.functions.Get(r.Context(), f.Namespace, f.Name)
+	if err != nil {
+		s.storeError(w, err, api.KindFunction, f.Name)
+		return
+	}
+	if f.ResourceVersion == "" {
+		// No precondition: last write wins, like kubectl replace without one.
+		f.ResourceVersion = cur.ResourceVersion
+	} else if f.ResourceVersion != cur.ResourceVersion {
+		s.storeError(w, store.ErrConflict, api.KindFunction, f.Name)
+		return
+	}
+	if fe := f.ValidateUpdate(cur); fe != nil {
+		writeInvalid(w, api.KindFunction, f.Name, fe)
+		return
+	}
+	f.UID, f.CreationTimestamp, f.Status = cur.UID, cur.CreationTimestamp, cur.Status
+	f.Generation = cur.Generation
+	if !reflect.DeepEqual(f.Spec, cur.Spec) {
+		f.Generation++
+	}
+	updated, err := s.functions.Update(r.Context(), f)
+	if err != nil {
+		s.storeError(w, err, api.KindFunction, f.Name)
+		return
+	}
+	s.opts.Log.Info("function updated", "namespace", f.Namespace, "name", f.Name, "generation", f.Generation)
+	writeJSON(w, http.StatusOK, updated)
+}
+
+func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
+	ns, name := r.PathValue("namespace"), r.PathValue("name")
+	if err := s.functions.Delete(r.Context(), ns, name, r.URL.Query().Get("resourceVersion")); err != nil {
+		s.storeError(w, err, api.KindFunction, name)
+		return
+	}
+	s.opts.Log.Info("function deleted", "namespace", ns, "name", name)
+	writeStatus(w, http.StatusOK, "", fmt.Sprintf("function %s/%s deleted", ns, name), nil)
+}
+
+// decodeFunction reads a Function (or a Knative Service, converted) from
+// the body, defaults and validates it. On failure it has answered.
+func (s *Server) decodeFunction(w http.ResponseWriter, r *http.Request) (*api.Function, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeStatus(w, http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge,
+			fmt.Sprintf("reading the request body: %v (at most %d bytes)", err, maxBody), nil)
+		return nil, false
+	}
+	f, err := decodeOneFunction(body)
+	if err != nil {
+		var fe *apis.FieldError
+		if errors.As(err, &fe) {
+			writeInvalid(w, api.KindFunction, "", fe)
+		} else {
+			writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error(), nil)
+		}
+		return nil, false
+	}
+	ns := r.PathValue("namespace")
+	if f.Namespace == "" {
+		f.Namespace = ns
+	}
+	if f.Namespace != ns {
+		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest,
+			fmt.Sprintf("metadata.namespace %q does not match the namespace in the URL %q", f.Namespace, ns), []string{"metadata.namespace"})
+		return nil, false
+	}
+	f.SetDefaults()
+	if fe := f.Validate(); fe != nil {
+		writeInvalid(w, api.KindFunction, f.Name, fe)
+		return nil, false
+	}
+	return f, true
+}
+
+// --- Revisions ---
+
+func (s *Server) listRevisions(w http.ResponseWriter, r *http.Request) {
+	ns := r.PathValue("namespace")
+	fn := functionFilter(r)
+	if r.URL.Query().Get("watch") == "true" {
+		watch(w, r, s.revisions, ns, fn)
+		return
+	}
+	items, err := s.revisions.List(r.Context(), ns)
+	if err != nil {
+		s.storeError(w, err, api.KindRevision, "")
+		return
+	}
+	list := api.RevisionList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: "RevisionList"}, Items: make([]api.Revision, 0, len(items))}
+	for _, rev := range items {
+		if fn == nil || fn(rev) {
+			list.Items = append(list.Items, *rev)
+		}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// functionFilter selects the Revisions of one Function when the request
+// asks for them with ?function=NAME or ?labelSelector=wisp.dev/function=NAME.
+func functionFilter(r *http.Request) func(*api.Revision) bool {
+	name := r.URL.Query().Get("function")
+	if sel, ok := strings.CutPrefix(r.URL.Query().Get("labelSelector"), api.LabelFunction+"="); ok {
+		name = sel
+	}
+	if name == "" {
+		return nil
+	}
+	return func(rev *api.Revision) bool { return rev.Labels[api.LabelFunction] == name }
+}
+
+func (s *Server) getRevision(w http.ResponseWriter, r *http.Request) {
+	rev, err := s.revisions.Get(r.Context(), r.PathValue("namespace"), r.PathValue("name"))
+	if err != nil {
+		s.storeError(w, err, api.KindRevision, r.PathValue("name"))
+		return
+	}
+	writeJSON(w, http.StatusOK, rev)
+}
+
+func (s *Server) deleteRevision(w http.ResponseWriter, r *http.Request) {
+	ns, name := r.PathValue("namespace"), r.PathValue("name")
+	rev, err := s.revisions.Get(r.Context(), ns, name)
+	if err != nil {
+		s.storeError(w, err, api.KindRevision, name)
+		return
+	}
+	fnName := rev.Labels[api.LabelFunction]
+	if f, err := s.functions.Get(r.Context(), ns, fnName); err == nil {
+		if f.Status.LatestCreatedRevisionName == name {
+			writeStatus(w, http.StatusConflict, metav1.StatusReasonConflict,
+				fmt.Sprintf("revision %s is the latest of function %s; update the function to cut a new one first", name, fnName), nil)
+			return
+		}
+		for _, t := range append(f.Spec.Traffic, f.Status.Traffic...) {
+			if t.RevisionName == name {
+				writeStatus(w, http.StatusConflict, metav1.StatusReasonConflict,
+					fmt.Sprintf("revision %s receives traffic of function %s; change the function's traffic first", name, fnName), []string{"spec.traffic"})
+				return
+			}
+		}
+	}
+	if err := s.revisions.Delete(r.Context(), ns, name, rev.ResourceVersion); err != nil {
+		s.storeError(w, err, api.KindRevision, name)
+		return
+	}
+	writeStatus(w, http.StatusOK, "", fmt.Sprintf("revision %s/%s deleted", ns, name), nil)
+}
+
+func revisionsAreImmutable(w http.ResponseWriter, _ *http.Request) {
+	writeStatus(w, http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed,
+		"revisions are cut by the controller from a function's template and never change; create or update the function instead", nil)
+}
+
+// --- Watch ---
+
+// watchEvent is one line of a ?watch=true stream, as in Kubernetes.
+type watchEvent struct {
+	Type   string `json:"type"`
+	Object any    `json:"object"`
+}
+
+// watch streams newline-delimited watch events: ADDED for every existing
+// object, then ADDED, MODIFIED and DELETED as they happen.
+func watch[T any, PT interface {
+	*T
+	metav1.Object
+}](w http.ResponseWriter, r *http.Request, t *store.Typed[T, PT], ns string, keep func(PT) bool) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	events, err := t.Watch(ctx, ns)
+	if err != nil {
+		writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error(), nil)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	enc := json.NewEncoder(w)
+	seen := map[string]bool{}
+	for ev := range events {
+		if ev.Type == store.Synced || ev.Err != nil {
+			continue
+		}
+		key := ev.Object.GetNamespace() + "/" + ev.Object.GetName()
+		var typ string
+		switch ev.Type {
+		case store.Delete:
+			typ = "DELETED"
+			delete(seen, key)
+		default:
+			typ = "MODIFIED"
+			if !seen[key] {
+				typ = "ADDED"
+			}
+			seen[key] = true
+		}
+		if keep != nil && ev.Type != store.Delete && !keep(ev.Object) {
+			continue
+		}
+		if err := enc.Encode(watchEvent{Type: typ, Object: ev.Object}); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+// --- Errors and encoding ---
+
+func (s *Server) storeError(w http.ResponseWriter, err error, kind, name string) {
+	lk := strings.ToLower(kind)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("%s %q not found", lk, name), nil)
+	case errors.Is(err, store.ErrAlreadyExists):
+		writeStatus(w, http.StatusConflict, metav1.StatusReasonAlreadyExists,
+			fmt.Sprintf("%s %q already exists; update it instead, or delete it first", lk, name), nil)
+	case errors.Is(err, store.ErrConflict):
+		writeStatus(w, http.StatusConflict, metav1.StatusReasonConflict,
+			fmt.Sprintf("%s %q was changed since you read it (resourceVersion differs); read it again and retry", lk, name), []string{"metadata.resourceVersion"})
+	default:
+		s.opts.Log.Error("store request failed", "kind", kind, "name", name, "error", err)
+		writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error(), nil)
+	}
+}
+
+func writeInvalid(w http.ResponseWriter, kind, name string, fe *apis.FieldError) {
+	var fields []string
+	for _, e := range fe.WrappedErrors() {
+		fields = append(fields, e.Paths...)
+	}
+	if len(fields) == 0 {
+		fields = fe.Paths
+	}
+	msg := fmt.Sprintf("%s %q is invalid: %s", strings.ToLower(kind), name, fe.Error())
+	writeStatus(w, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid, msg, fields)
+}
+
+// writeStatus answers with a Kubernetes-style Status object; fields name
+// the fields at fault, if any.
+func writeStatus(w http.ResponseWriter, code int, reason metav1.StatusReason, msg string, fields []string) {
+	st := metav1.Status{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Status"},
+		Status:   metav1.StatusFailure,
+		Message:  msg,
+		Reason:   reason,
+		Code:     int32(code),
+	}
+	if code < 300 {
+		st.Status = metav1.StatusSuccess
+	}
+	if len(fields) > 0 {
+		st.Details = &metav1.StatusDetails{}
+		for _, f := range fields {
+			st.Details.Causes = append(st.Details.Causes, metav1.StatusCause{Type: metav1.CauseTypeFieldValueInvalid, Field: f})
+		}
+	}
+	writeJSON(w, code, st)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func newUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// decodeOneFunction decodes a body holding exactly one Function or
+// Knative Service.
+func decodeOneFunction(body []byte) (*api.Function, error) {
+	objs, err := api.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(objs) != 1 {
+		return nil, fmt.Errorf("the body holds %d documents; send exactly one Function", len(objs))
+	}
+	f, ok := objs[0].(*api.Function)
+	if !ok {
+		return nil, fmt.Errorf("the body holds a %s; send a Function", objs[0].GroupVersionKind().Kind)
+	}
+	return f, nil
+}

@@ -1,0 +1,619 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+
+	"github.com/wisp-faas/wisp/activator"
+	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/controller/store"
+	"github.com/wisp-faas/wisp/runtime"
+)
+
+// Providers are the instance providers of a node, one per kind of source;
+// a nil one means the node cannot run that kind.
+type Providers struct {
+	Process   runtime.Provider
+	Wasm      runtime.Provider
+	Container runtime.Provider
+}
+
+// For returns the provider for a Revision's source, or an error that
+// says why the node cannot run it.
+func (p Providers) For(rev *api.Revision) (runtime.Provider, error) {
+	s := &rev.Spec
+	switch {
+	case s.Process != nil && p.Process != nil:
+		return p.Process, nil
+	case s.Wasm != nil && p.Wasm != nil:
+		return p.Wasm, nil
+	case s.Container != nil && p.Container != nil:
+		return p.Container, nil
+	case s.Container != nil:
+		return nil, fmt.Errorf("this node cannot run container images (%s) yet; deploy the server as a process with --exec, or as a Wasm module with --wasm", s.Container.Image)
+	case s.Wasm != nil:
+		return nil, errors.New("this node has no WebAssembly runtime")
+	case s.Process != nil:
+		return nil, errors.New("this node does not run processes")
+	}
+	return nil, errors.New("the revision has no source")
+}
+
+// Options configure a Controller.
+type Options struct {
+	Store      store.Store
+	Routes     *activator.Routes
+	Pools      *activator.Pools
+	Providers  Providers
+	Domain     string
+	GatewayURL string
+	Log        *slog.Logger
+	// Workers is the number of functions reconciled at once; default 4.
+	Workers int
+	// StopWait bounds how long a scaled-down instance may drain; default 30s.
+	StopWait time.Duration
+}
+
+// Controller reconciles Functions and Revisions. See the package doc.
+type Controller struct {
+	opts        Options
+	log         *slog.Logger
+	functions   *store.Typed[api.Function, *api.Function]
+	revisions   *store.Typed[api.Revision, *api.Revision]
+	queue       *queue
+	gatewayPort string
+	synced      atomic.Bool
+
+	mu   sync.Mutex
+	fns  map[string]*api.Function // by namespace/name, as last seen
+	revs map[string]*api.Revision
+}
+
+// New returns a controller; Run starts it.
+func New(opts Options) (*Controller, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.StopWait <= 0 {
+		opts.StopWait = 30 * time.Second
+	}
+	u, err := url.Parse(opts.GatewayURL)
+	if err != nil {
+		return nil, fmt.Errorf("controller: gateway URL %q: %w", opts.GatewayURL, err)
+	}
+	port := u.Port()
+	if port == "80" {
+		port = ""
+	}
+	return &Controller{
+		opts:        opts,
+		log:         opts.Log.With("component", "controller"),
+		functions:   store.NewTyped[api.Function](opts.Store, store.Functions),
+		revisions:   store.NewTyped[api.Revision](opts.Store, store.Revisions),
+		queue:       newQueue(),
+		gatewayPort: port,
+		fns:         map[string]*api.Function{},
+		revs:        map[string]*api.Revision{},
+	}, nil
+}
+
+// Ready returns nil once the controller has read every stored object.
+func (c *Controller) Ready() error {
+	if !c.synced.Load() {
+		return errors.New("controller is still reading the store")
+	}
+	return nil
+}
+
+// Run reconciles until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	fnEvents, err := c.functions.Watch(ctx, "")
+	if err != nil {
+		return fmt.Errorf("controller: watching functions: %w", err)
+	}
+	revEvents, err := c.revisions.Watch(ctx, "")
+	if err != nil {
+		return fmt.Errorf("controller: watching revisions: %w", err)
+	}
+	var wg sync.WaitGroup
+	var fnSynced, revSynced atomic.Bool
+	markSynced := func() {
+		if fnSynced.Load() && revSynced.Load() && !c.synced.Swap(true) {
+			c.mu.Lock()
+			keys := map[string]bool{}
+			for k := range c.fns {
+				keys[k] = true
+			}
+			for _, r := range c.revs {
+				keys[r.Namespace+"/"+r.Labels[api.LabelFunction]] = true
+			}
+			c.mu.Unlock()
+			for k := range keys {
+				c.queue.Add(k)
+			}
+			c.log.Info("controller synced", "functions", len(keys))
+		}
+	}
+	wg.Go(func() {
+		for ev := range fnEvents {
+			if ev.Type == store.Synced {
+				fnSynced.Store(true)
+				markSynced()
+				continue
+			}
+			if ev.Err != nil {
+				c.log.Error("undecodable function in the store", "namespace", ev.Object.GetNamespace(), "name", ev.Object.GetName(), "error", ev.Err)
+				continue
+			}
+			key := ev.Object.GetNamespace() + "/" + ev.Object.GetName()
+			c.mu.Lock()
+			if ev.Type == store.Delete {
+				delete(c.fns, key)
+			} else {
+				storeNewer(c.fns, key, ev.Object)
+			}
+			c.mu.Unlock()
+			if c.synced.Load() {
+				c.queue.Add(key)
+			}
+		}
+	})
+	wg.Go(func() {
+		for ev := range revEvents {
+			if ev.Type == store.Synced {
+				revSynced.Store(true)
+				markSynced()
+				continue
+			}
+			if ev.Err != nil {
+				c.log.Error("undecodable revision in the store", "namespace", ev.Object.GetNamespace(), "name", ev.Object.GetName(), "error", ev.Err)
+				continue
+			}
+			key := ev.Object.GetNamespace() + "/" + ev.Object.GetName()
+			c.mu.Lock()
+			old := c.revs[key]
+			if ev.Type == store.Delete {
+				delete(c.revs, key)
+			} else {
+				storeNewer(c.revs, key, ev.Object)
+			}
+			rev := c.revs[key]
+			c.mu.Unlock()
+			if ev.Type == store.Delete && old != nil {
+				c.dropPool(old)
+			}
+			if rev == nil {
+				rev = old
+			}
+			if rev != nil && c.synced.Load() {
+				c.queue.Add(rev.Namespace + "/" + rev.Labels[api.LabelFunction])
+			}
+		}
+	})
+	for range c.opts.Workers {
+		wg.Go(func() {
+			for {
+				key, ok := c.queue.Get()
+				if !ok {
+					return
+				}
+				if err := c.reconcile(ctx, key); err != nil && ctx.Err() == nil {
+					c.log.Warn("reconcile failed; retrying", "function", key, "error", err)
+					c.queue.AddAfter(key, 500*time.Millisecond)
+				}
+				c.queue.Done(key)
+			}
+		})
+	}
+	<-ctx.Done()
+	c.queue.Close()
+	wg.Wait()
+	return nil
+}
+
+// storeNewer caches obj unless the cache already holds a newer version
+// (a watch event can arrive after the controller's own write was cached).
+func storeNewer[T interface{ GetResourceVersion() string }](m map[string]T, key string, obj T) {
+	if cur, ok := m[key]; ok {
+		a, _ := strconv.ParseUint(cur.GetResourceVersion(), 10, 64)
+		b, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+		if a > b {
+			return
+		}
+	}
+	m[key] = obj
+}
+
+// snapshot returns copies of a Function (nil if it does not exist) and its
+// Revisions, oldest first.
+func (c *Controller) snapshot(ns, name string) (*api.Function, []*api.Revision) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var fn *api.Function
+	if f, ok := c.fns[ns+"/"+name]; ok {
+		fn = f.DeepCopy()
+	}
+	var revs []*api.Revision
+	for _, r := range c.revs {
+		if r.Namespace == ns && r.Labels[api.LabelFunction] == name {
+			revs = append(revs, r.DeepCopy())
+		}
+	}
+	slices.SortFunc(revs, func(a, b *api.Revision) int { return revisionNumber(a) - revisionNumber(b) })
+	return fn, revs
+}
+
+func revisionNumber(r *api.Revision) int {
+	n, _ := strconv.Atoi(r.Labels[api.LabelRevisionNumber])
+	return n
+}
+
+func (c *Controller) cacheRevision(r *api.Revision) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	storeNewer(c.revs, r.Namespace+"/"+r.Name, r.DeepCopy())
+}
+
+func (c *Controller) cacheFunction(f *api.Function) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	storeNewer(c.fns, f.Namespace+"/"+f.Name, f.DeepCopy())
+}
+
+// reconcile brings one Function, its Revisions, pools and route in line.
+func (c *Controller) reconcile(ctx context.Context, key string) error {
+	ns, name, _ := strings.Cut(key, "/")
+	fn, revs := c.snapshot(ns, name)
+	if fn == nil {
+		return c.finalize(ctx, ns, name, revs)
+	}
+
+	latest, cutErr, err := c.cutRevision(ctx, fn, revs)
+	if err != nil {
+		return err
+	}
+	if latest != nil && (len(revs) == 0 || revs[len(revs)-1].Name != latest.Name) {
+		revs = append(revs, latest)
+	}
+
+	// Readiness of every Revision, from its pool.
+	ready := make(map[string]readiness, len(revs))
+	for _, r := range revs {
+		ready[r.Name] = c.readiness(r)
+	}
+	latestReady := ""
+	for i := len(revs) - 1; i >= 0; i-- {
+		if ready[revs[i].Name].status == corev1.ConditionTrue {
+			latestReady = revs[i].Name
+			break
+		}
+	}
+
+	targets, statusTraffic, routeErr := c.resolveTraffic(fn, revs, latestReady)
+	if routeErr == "" {
+		c.opts.Routes.Set(activator.Route{Namespace: ns, Function: name, Targets: targets})
+	}
+
+	// Keep instances for what is routed, and for the latest Revision so it
+	// can become ready; none for the rest.
+	for _, r := range revs {
+		want := 0
+		if (latest != nil && r.Name == latest.Name) || c.opts.Routes.Routed(ns, r.Name) {
+			want = fixedScale(r)
+		}
+		if p := c.ensurePool(r); p != nil {
+			p.Scale(want)
+		}
+	}
+
+	for _, r := range revs {
+		if err := c.updateRevisionStatus(ctx, r, ready[r.Name]); err != nil {
+			return err
+		}
+	}
+	return c.updateFunctionStatus(ctx, fn, latest, latestReady, ready, statusTraffic, cutErr, routeErr)
+}
+
+// finalize removes what is left of a deleted Function.
+func (c *Controller) finalize(ctx context.Context, ns, name string, revs []*api.Revision) error {
+	c.opts.Routes.Delete(ns, name)
+	for _, r := range revs {
+		if err := c.revisions.Delete(ctx, ns, r.Name, ""); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("deleting revision %s of deleted function %s: %w", r.Name, name, err)
+		}
+		c.dropPool(r)
+	}
+	if len(revs) > 0 {
+		c.log.Info("function deleted with its revisions", "namespace", ns, "function", name, "revisions", len(revs))
+	}
+	return nil
+}
+
+// cutRevision creates the next Revision when the template changed. It
+// returns the latest Revision, and a message when the template asks for a
+// Revision name that is taken.
+func (c *Controller) cutRevision(ctx context.Context, fn *api.Function, revs []*api.Revision) (*api.Revision, string, error) {
+	var latest *api.Revision
+	if len(revs) > 0 {
+		latest = revs[len(revs)-1]
+	}
+	hash := fn.Spec.Template.Hash()
+	want := fn.Spec.Template.Metadata.Name
+	if latest != nil && latest.Annotations[api.AnnotationTemplateHash] == hash && (want == "" || want == latest.Name) {
+		return latest, "", nil
+	}
+	number := 1
+	if latest != nil {
+		number = revisionNumber(latest) + 1
+	}
+	revName := want
+	if revName == "" {
+		revName = fmt.Sprintf("%s-%05d", fn.Name, number)
+	}
+	for _, r := range revs {
+		if r.Name == revName {
+			return latest, fmt.Sprintf("revision name %q is already taken by an earlier template; give the new template another name (--revision-name)", revName), nil
+		}
+	}
+	rev := api.NewRevision(fn, revName, number)
+	rev.SetDefaults()
+	created, err := c.revisions.Create(ctx, rev)
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return latest, fmt.Sprintf("revision name %q is already taken; give the template another name (--revision-name)", revName), nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("creating revision %s: %w", revName, err)
+	}
+	c.cacheRevision(created)
+	c.log.Info("revision created", "namespace", fn.Namespace, "function", fn.Name, "revision", revName)
+	return created, "", nil
+}
+
+// fixedScale is the number of instances a routed Revision keeps until
+// the autoscaler sizes it: its min-scale or initial-scale, at least 1,
+// at most its max-scale.
+func fixedScale(r *api.Revision) int {
+	n := 1
+	for _, k := range []string{api.AnnotationMinScale, api.AnnotationInitialScale} {
+		if v, err := strconv.Atoi(r.Annotations[k]); err == nil && v > n {
+			n = v
+		}
+	}
+	if v, err := strconv.Atoi(r.Annotations[api.AnnotationMaxScale]); err == nil && v > 0 && n > v {
+		n = v
+	}
+	return n
+}
+
+// ensurePool returns the Revision's pool, creating it if needed; nil when
+// no provider can run it.
+func (c *Controller) ensurePool(r *api.Revision) *activator.Pool {
+	prov, err := c.opts.Providers.For(r)
+	if err != nil {
+		return nil
+	}
+	fnKey := r.Namespace + "/" + r.Labels[api.LabelFunction]
+	return c.opts.Pools.GetOrCreate(r.Namespace, r.Name, func() *activator.Pool {
+		return activator.NewPool(r.DeepCopy(), prov, c.opts.Log, c.opts.StopWait, func() { c.queue.Add(fnKey) })
+	})
+}
+
+// dropPool stops a deleted Revision's instances and releases it.
+func (c *Controller) dropPool(r *api.Revision) {
+	p := c.opts.Pools.Remove(r.Namespace, r.Name)
+	if p == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.StopWait)
+		defer cancel()
+		p.Close(ctx)
+		if prov, err := c.opts.Providers.For(r); err == nil {
+			prov.Release(r)
+		}
+	}()
+}
+
+// readiness is a Revision's Ready condition as derived from its pool.
+type readiness struct {
+	status          corev1.ConditionStatus
+	reason, message string
+	desired, actual int32
+}
+
+func (c *Controller) readiness(r *api.Revision) readiness {
+	if _, err := c.opts.Providers.For(r); err != nil {
+		return readiness{status: corev1.ConditionFalse, reason: "RuntimeUnavailable", message: err.Error()}
+	}
+	p := c.opts.Pools.Get(r.Namespace, r.Name)
+	if p == nil {
+		return readiness{status: corev1.ConditionUnknown, reason: "Deploying"}
+	}
+	s := p.Status()
+	rd := readiness{desired: int32(s.Desired), actual: int32(s.Ready)}
+	switch {
+	case s.Ready > 0:
+		rd.status = corev1.ConditionTrue
+	case s.LastError != "":
+		rd.status, rd.reason, rd.message = corev1.ConditionFalse, "InstanceFailed", s.LastError
+		if s.SourceFailed {
+			rd.reason = "SourceFailed"
+		}
+	case s.Desired == 0 && s.EverReady:
+		rd.status, rd.reason = corev1.ConditionTrue, "ScaledToZero"
+	case s.Desired == 0:
+		// Not routed: keep what was last known (it may have been ready
+		// before the node restarted).
+		if cond := r.Status.GetCondition(api.ConditionReady); cond != nil && cond.IsTrue() {
+			rd.status, rd.reason = corev1.ConditionTrue, "Inactive"
+		} else {
+			rd.status, rd.reason, rd.message = corev1.ConditionUnknown, "Inactive", "no traffic is routed to this revision"
+		}
+	default:
+		rd.status, rd.reason, rd.message = corev1.ConditionUnknown, "Deploying", "starting the first instance"
+	}
+	return rd
+}
+
+// resolveTraffic turns spec.traffic into route targets and status
+// traffic. routeErr says why the route cannot be programmed yet.
+func (c *Controller) resolveTraffic(fn *api.Function, revs []*api.Revision, latestReady string) ([]activator.Target, []api.TrafficTarget, string) {
+	exists := map[string]bool{}
+	for _, r := range revs {
+		exists[r.Name] = true
+	}
+	var targets []activator.Target
+	var status []api.TrafficTarget
+	routeErr := ""
+	for i, t := range fn.Spec.Traffic {
+		rev := t.RevisionName
+		if t.LatestRevision != nil && *t.LatestRevision {
+			rev = latestReady
+			if rev == "" && routeErr == "" {
+				routeErr = "no revision is ready yet"
+			}
+		} else if !exists[rev] && routeErr == "" {
+			routeErr = fmt.Sprintf("spec.traffic[%d].revisionName: revision %q does not exist", i, rev)
+		}
+		var pct int64
+		if t.Percent != nil {
+			pct = *t.Percent
+		}
+		targets = append(targets, activator.Target{Revision: rev, Percent: pct, Tag: t.Tag})
+		st := api.TrafficTarget{Tag: t.Tag, RevisionName: rev, LatestRevision: t.LatestRevision, Percent: t.Percent}
+		if t.Tag != "" {
+			st.URL = c.url(fn.Namespace, fn.Name, t.Tag)
+		}
+		status = append(status, st)
+	}
+	return targets, status, routeErr
+}
+
+func (c *Controller) url(ns, name, tag string) string {
+	host := activator.HostName(c.opts.Domain, ns, name, tag)
+	if c.gatewayPort != "" {
+		host = net.JoinHostPort(host, c.gatewayPort)
+	}
+	return "http://" + host
+}
+
+func (c *Controller) updateRevisionStatus(ctx context.Context, r *api.Revision, rd readiness) error {
+	next := r.Status
+	next.ObservedGeneration = r.Generation
+	next.DesiredReplicas, next.ActualReplicas = rd.desired, rd.actual
+	next.Conditions = mergeConditions(r.Status.Conditions, apis.Conditions{
+		{Type: api.ConditionReady, Status: rd.status, Reason: rd.reason, Message: rd.message},
+	})
+	if jsonEqual(next, r.Status) {
+		return nil
+	}
+	r.Status = next
+	updated, err := c.revisions.Update(ctx, r)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // deleted meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("updating status of revision %s: %w", r.Name, err)
+	}
+	c.cacheRevision(updated)
+	return nil
+}
+
+func (c *Controller) updateFunctionStatus(ctx context.Context, fn *api.Function, latest *api.Revision, latestReady string,
+	ready map[string]readiness, traffic []api.TrafficTarget, cutErr, routeErr string) error {
+	next := fn.Status
+	next.ObservedGeneration = fn.Generation
+	next.URL = c.url(fn.Namespace, fn.Name, "")
+	next.Address = strings.TrimSuffix(c.opts.GatewayURL, "/") + "/fn/" + fn.Namespace + "/" + fn.Name
+	next.LatestReadyRevisionName = latestReady
+	next.LatestCreatedRevisionName = ""
+	if latest != nil {
+		next.LatestCreatedRevisionName = latest.Name
+	}
+	if routeErr == "" {
+		next.Traffic = traffic
+	}
+
+	config := apis.Condition{Type: api.ConditionConfigurationsReady, Status: corev1.ConditionUnknown, Reason: "Deploying"}
+	switch {
+	case cutErr != "":
+		config.Status, config.Reason, config.Message = corev1.ConditionFalse, "RevisionNameTaken", cutErr
+	case latest != nil:
+		rd := ready[latest.Name]
+		config.Status, config.Reason = rd.status, rd.reason
+		if rd.message != "" {
+			config.Message = fmt.Sprintf("revision %s: %s", latest.Name, rd.message)
+		}
+		if rd.status == corev1.ConditionTrue {
+			config.Reason = ""
+		}
+	}
+	routes := apis.Condition{Type: api.ConditionRoutesReady, Status: corev1.ConditionTrue}
+	if routeErr != "" {
+		routes.Status, routes.Reason, routes.Message = corev1.ConditionUnknown, "TrafficNotResolved", routeErr
+		if strings.HasPrefix(routeErr, "spec.traffic") || config.Status == corev1.ConditionFalse {
+			routes.Status = corev1.ConditionFalse
+		}
+	}
+	readyCond := apis.Condition{Type: api.ConditionReady, Status: corev1.ConditionTrue}
+	for _, sub := range []apis.Condition{config, routes} {
+		if sub.Status != corev1.ConditionTrue && readyCond.Status != corev1.ConditionFalse {
+			readyCond.Status, readyCond.Reason, readyCond.Message = sub.Status, sub.Reason, sub.Message
+		}
+	}
+	next.Conditions = mergeConditions(fn.Status.Conditions, apis.Conditions{readyCond, config, routes})
+	if jsonEqual(next, fn.Status) {
+		return nil
+	}
+	fn.Status = next
+	updated, err := c.functions.Update(ctx, fn)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("updating status of function %s: %w", fn.Name, err)
+	}
+	c.cacheFunction(updated)
+	return nil
+}
+
+// mergeConditions returns want, keeping the LastTransitionTime of every
+// condition whose status did not change, and stamping the others now.
+func mergeConditions(old, want apis.Conditions) apis.Conditions {
+	now := apis.VolatileTime{Inner: metav1.NewTime(time.Now().Truncate(time.Second))}
+	out := make(apis.Conditions, 0, len(want))
+	for _, w := range want {
+		w.LastTransitionTime = now
+		for _, o := range old {
+			if o.Type == w.Type && o.Status == w.Status {
+				w.LastTransitionTime = o.LastTransitionTime
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// jsonEqual compares two values as they would be stored, so that times
+// that differ only below a second, or in location, compare equal.
+func jsonEqual(a, b any) bool {
+	x, errA := json.Marshal(a)
+	y, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(x, y)
+}

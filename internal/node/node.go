@@ -1,0 +1,259 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/wisp-faas/wisp/activator"
+	"github.com/wisp-faas/wisp/controller"
+	"github.com/wisp-faas/wisp/controller/admin"
+	"github.com/wisp-faas/wisp/controller/store"
+	"github.com/wisp-faas/wisp/internal/adminclient"
+	"github.com/wisp-faas/wisp/runtime/process"
+)
+
+// Config configures a node. Zero values are not defaults: cmd/wisp
+// sets every field from its flags.
+type Config struct {
+	DataDir     string
+	GatewayAddr string
+	AdminAddr   string
+	Domain      string
+	// NATSURL, when set, is an external NATS server with JetStream used
+	// instead of the embedded one.
+	NATSURL string
+	// NATSListen, when set, exposes the embedded NATS server on a TCP address.
+	NATSListen string
+	Version    string
+	Log        *slog.Logger
+}
+
+// shutdownGrace bounds how long requests in flight may take to finish
+// when the node stops.
+const shutdownGrace = 30 * time.Second
+
+// Run runs a node until ctx ends, then shuts it down gracefully.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+
+	token, err := loadOrCreateToken(filepath.Join(cfg.DataDir, "token"))
+	if err != nil {
+		return err
+	}
+
+	// Listen first: a port in use is the most common start-up failure and
+	// should fail fast, before anything is started.
+	gwLn, err := listen("gateway", "--gateway-addr", cfg.GatewayAddr)
+	if err != nil {
+		return err
+	}
+	defer gwLn.Close()
+	adminLn, err := listen("admin API", "--admin-addr", cfg.AdminAddr)
+	if err != nil {
+		return err
+	}
+	defer adminLn.Close()
+
+	nc, stopNATS, err := connectNATS(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("opening JetStream: %w", err)
+	}
+	st, err := store.NewKV(ctx, js, store.KVOptions{})
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	gatewayURL := "http://" + gwLn.Addr().String()
+	adminURL := "http://" + adminLn.Addr().String()
+	routes := activator.NewRoutes(cfg.Domain)
+	pools := activator.NewPools()
+	gw, err := activator.NewGateway(routes, pools, log, reg)
+	if err != nil {
+		return err
+	}
+	ctrl, err := controller.New(controller.Options{
+		Store:      st,
+		Routes:     routes,
+		Pools:      pools,
+		Providers:  controller.Providers{Process: process.New(process.Options{Logger: log})},
+		Domain:     cfg.Domain,
+		GatewayURL: gatewayURL,
+		Log:        log,
+	})
+	if err != nil {
+		return err
+	}
+	adminSrv := admin.New(admin.Options{
+		Store:  st,
+		Token:  token,
+		Info:   admin.Info{Version: cfg.Version, GatewayURL: gatewayURL, AdminURL: adminURL, Domain: cfg.Domain},
+		Log:    log,
+		Gather: reg,
+		Ready:  ctrl.Ready,
+	})
+
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	ctrlDone := make(chan error, 1)
+	go func() { ctrlDone <- ctrl.Run(runCtx) }()
+
+	gwSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	adminHTTP := &http.Server{Handler: adminSrv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- serve("gateway", gwSrv, gwLn) }()
+	go func() { serveErr <- serve("admin API", adminHTTP, adminLn) }()
+
+	nodeFile := filepath.Join(cfg.DataDir, "node.json")
+	if err := writeNodeFile(nodeFile, adminclient.NodeFile{
+		PID: os.Getpid(), Version: cfg.Version, GatewayURL: gatewayURL, AdminURL: adminURL, Domain: cfg.Domain,
+	}); err != nil {
+		return err
+	}
+	defer os.Remove(nodeFile)
+	log.Info("wisp node running", "gateway", gatewayURL, "admin", adminURL, "domain", cfg.Domain, "data_dir", cfg.DataDir, "version", cfg.Version)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining requests in flight")
+	case runErr = <-serveErr:
+	case runErr = <-ctrlDone:
+		if runErr == nil {
+			runErr = errors.New("controller stopped unexpectedly")
+		}
+	}
+
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := gwSrv.Shutdown(sctx); err != nil {
+		log.Warn("gateway shutdown", "error", err)
+	}
+	stopRun()
+	<-ctrlDone
+	pools.CloseAll(sctx)
+	if err := adminHTTP.Shutdown(sctx); err != nil {
+		log.Warn("admin API shutdown", "error", err)
+	}
+	log.Info("wisp node stopped")
+	return runErr
+}
+
+func serve(what string, srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// listen opens a TCP listener and explains the usual failures.
+func listen(what, flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s address %s is already in use: stop what listens there, or pass %s with another port (port 0 picks a free one)", what, addr, flag)
+		}
+		return nil, fmt.Errorf("%s: listening on %s (%s): %w", what, addr, flag, err)
+	}
+	return ln, nil
+}
+
+func connectNATS(cfg Config, log *slog.Logger) (*nats.Conn, func(), error) {
+	if cfg.NATSURL != "" {
+		nc, err := store.Connect(cfg.NATSURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		return nc, func() { _ = nc.Drain() }, nil
+	}
+	srv, err := store.StartServer(store.ServerOptions{
+		DataDir:    filepath.Join(cfg.DataDir, "nats"),
+		ListenAddr: cfg.NATSListen,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := srv.Connect()
+	if err != nil {
+		srv.Shutdown()
+		return nil, nil, err
+	}
+	if cfg.NATSListen != "" {
+		log.Info("embedded NATS listening", "url", srv.ClientURL())
+	}
+	return nc, func() {
+		_ = nc.Drain()
+		srv.Shutdown()
+	}, nil
+}
+
+// loadOrCreateToken reads the admin token, creating it (mode 0600) on
+// first start.
+func loadOrCreateToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if tok := strings.TrimSpace(string(b)); tok != "" {
+			if err := os.Chmod(path, 0o600); err != nil {
+				return "", fmt.Errorf("restricting %s to mode 0600: %w", path, err)
+			}
+			return tok, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("reading admin token: %w", err)
+	}
+	tok, err := admin.NewToken()
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing admin token: %w", err)
+	}
+	return tok, nil
+}
+
+// writeNodeFile writes node.json atomically, so a reader never sees half of it.
+func writeNodeFile(path string, nf adminclient.NodeFile) error {
+	b, err := json.MarshalIndent(nf, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding node.json: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+// Command echo is the process function of the end-to-end tests. It
+// answers every request with a JSON object of what it saw: its revision,
+// MESSAGE from its environment, the request's path and host. With
+// EXIT_AT_START set it writes that to stderr and exits 1 at once.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+)
+
+func main() {
+	if msg := os.Getenv("EXIT_AT_START"); msg != "" {
+		fmt.Fprintln(os.Stderr, msg)
+		os.Exit(1)
+	}
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"revision": os.Getenv("K_REVISION"),
+			"service":  os.Getenv("K_SERVICE"),
+			"message":  os.Getenv("MESSAGE"),
+			"path":     r.URL.Path,
+			"host":     r.Host,
+			"prefix":   r.Header.Get("X-Forwarded-Prefix"),
+		})
+	})
+	if err := http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

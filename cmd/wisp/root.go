@@ -59,6 +59,7 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newRevisionCmd(g),
 		newApplyCmd(g),
 		newInvokeCmd(g),
+		newLogsCmd(g),
 		newVersionCmd(g),
 	)
 	return root

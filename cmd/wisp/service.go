@@ -23,6 +23,10 @@ import (
 type templateFlags struct {
 	image        string
 	exec         string
+	wasm         string
+	wasmModule   string // --wasm resolved: a digest or an oci:// reference
+	abi          string
+	plainHTTP    bool
 	env          []string
 	envFiles     []string
 	annotations  []string
@@ -41,6 +45,9 @@ type templateFlags struct {
 func (tf *templateFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&tf.image, "image", "", "container image to run (Knative-style container function)")
 	f.StringVar(&tf.exec, "exec", "", "executable on this machine that serves HTTP on $PORT; its arguments follow '--'")
+	f.StringVar(&tf.wasm, "wasm", "", "WebAssembly module: a local .wasm file (uploaded to the node) or oci://REGISTRY/REPO:TAG")
+	f.StringVar(&tf.abi, "abi", "", "Wasm ABI: wagi or http (default: detected from the module's exports)")
+	f.BoolVar(&tf.plainHTTP, "plain-http", false, "pull the --wasm oci:// module over plain HTTP (local registries)")
 	f.StringArrayVarP(&tf.env, "env", "e", nil, "environment variable NAME=value; NAME- removes it (repeatable)")
 	f.StringArrayVar(&tf.envFiles, "env-file", nil, "file of NAME=value lines to add to the environment")
 	f.StringArrayVarP(&tf.annotations, "annotation", "a", nil, "annotation KEY=value on the function and its revisions; KEY- removes it")
@@ -62,13 +69,24 @@ func (tf *templateFlags) apply(cmd *cobra.Command, f *api.Function, args []strin
 	spec := &f.Spec.Template.Spec
 	tmeta := &f.Spec.Template.Metadata
 	sources := 0
-	for _, n := range []string{"image", "exec"} {
+	for _, n := range []string{"image", "exec", "wasm"} {
 		if fl.Changed(n) {
 			sources++
 		}
 	}
 	if sources > 1 {
-		return fmt.Errorf("give one of --image and --exec, not both")
+		return fmt.Errorf("give one of --image, --exec and --wasm")
+	}
+	if fl.Changed("wasm") {
+		spec.Process, spec.Container = nil, nil
+		spec.Wasm = &api.WasmSource{Module: tf.wasmModule, ABI: tf.abi, PlainHTTP: tf.plainHTTP}
+	} else if spec.Wasm != nil {
+		if fl.Changed("abi") {
+			spec.Wasm.ABI = tf.abi
+		}
+		if fl.Changed("plain-http") {
+			spec.Wasm.PlainHTTP = tf.plainHTTP
+		}
 	}
 	if fl.Changed("image") {
 		spec.Wasm, spec.Process = nil, nil
@@ -142,6 +160,26 @@ func (tf *templateFlags) apply(cmd *cobra.Command, f *api.Function, args []strin
 			tmeta.Name = f.Name + "-" + tmeta.Name
 		}
 	}
+	return nil
+}
+
+// upload resolves --wasm: a local file is uploaded to the node and named
+// by its digest; an oci:// reference is kept as it is.
+func (tf *templateFlags) upload(ctx context.Context, c *adminclient.Client) error {
+	if tf.wasm == "" || strings.HasPrefix(tf.wasm, "oci://") {
+		tf.wasmModule = tf.wasm
+		return nil
+	}
+	f, err := os.Open(tf.wasm)
+	if err != nil {
+		return fmt.Errorf("--wasm: %w", err)
+	}
+	defer f.Close()
+	digest, err := c.UploadModule(ctx, f)
+	if err != nil {
+		return fmt.Errorf("--wasm %s: %w", tf.wasm, err)
+	}
+	tf.wasmModule = digest
 	return nil
 }
 
@@ -269,22 +307,18 @@ func newServiceCreateCmd(g *globals) *cobra.Command {
 	var wf waitFlags
 	var force bool
 	c := &cobra.Command{
-		Use:   "create NAME (--exec PATH [-- ARGS...] | --image IMAGE) [flags]",
+		Use:   "create NAME (--wasm FILE|oci://REF | --exec PATH [-- ARGS...] | --image IMAGE) [flags]",
 		Short: "Create a function",
-		Example: `  wisp service create hello --exec ./bin/hello -e GREETING=hi
+		Example: `  wisp service create hello --wasm ./hello.wasm
+  wisp service create hello --wasm oci://127.0.0.1:5000/hello:v1 --plain-http
+  wisp service create hello --exec ./bin/hello -e GREETING=hi
   wisp service create api --exec /usr/local/bin/api-server -- --verbose
   wisp service create web --image ghcr.io/example/web:1 --scale-min 1`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, extra := args[0], execArgs(cmd, args)
-			if !cmd.Flags().Changed("image") && !cmd.Flags().Changed("exec") {
-				return fmt.Errorf("a function needs something to run: give --exec PATH or --image IMAGE")
-			}
-			f := &api.Function{}
-			f.APIVersion, f.Kind = api.APIVersion, api.KindFunction
-			f.Name, f.Namespace = name, g.namespace
-			if err := tf.apply(cmd, f, extra); err != nil {
-				return err
+			if !cmd.Flags().Changed("image") && !cmd.Flags().Changed("exec") && !cmd.Flags().Changed("wasm") {
+				return fmt.Errorf("a function needs something to run: give --wasm FILE|oci://REF, --exec PATH or --image IMAGE")
 			}
 			c, err := g.client()
 			if err != nil {
@@ -292,6 +326,15 @@ func newServiceCreateCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := g.ctx(cmd.Context())
 			defer cancel()
+			if err := tf.upload(ctx, c); err != nil {
+				return err
+			}
+			f := &api.Function{}
+			f.APIVersion, f.Kind = api.APIVersion, api.KindFunction
+			f.Name, f.Namespace = name, g.namespace
+			if err := tf.apply(cmd, f, extra); err != nil {
+				return err
+			}
 			verb := "created"
 			created, err := c.CreateFunction(ctx, f)
 			if err != nil && force && adminclient.IsAlreadyExists(err) {
@@ -335,6 +378,9 @@ func newServiceUpdateCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := g.ctx(cmd.Context())
 			defer cancel()
+			if err := tf.upload(ctx, c); err != nil {
+				return err
+			}
 			// Read, edit, write with the resourceVersion read; retry on conflicts.
 			for attempt := 0; ; attempt++ {
 				f, _, err := c.GetFunction(ctx, g.namespace, name)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 
 	"github.com/wisp-faas/wisp/api"
 	"github.com/wisp-faas/wisp/controller/store"
+	"github.com/wisp-faas/wisp/functions/modules"
+	"github.com/wisp-faas/wisp/internal/logs"
 )
 
 // Prefix is the path under which the admin API serves wisp's resources.
@@ -49,6 +52,10 @@ type Options struct {
 	Gather prometheus.Gatherer
 	// Ready reports whether the node is ready to serve; nil means always.
 	Ready func() error
+	// Modules keeps uploaded WebAssembly modules.
+	Modules *modules.Store
+	// Logs holds the recent output of functions.
+	Logs *logs.Book
 }
 
 // Server serves the admin API.
@@ -68,6 +75,7 @@ func New(opts Options) *Server {
 		mux:       http.NewServeMux(),
 	}
 	m := s.mux
+	m.Handle("POST "+Prefix+"/modules", s.auth(s.uploadModule))
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	m.HandleFunc("GET /readyz", s.readyz)
 	if opts.Gather != nil {
@@ -82,6 +90,7 @@ func New(opts Options) *Server {
 	m.Handle("GET "+fn+"/{name}", s.auth(s.getFunction))
 	m.Handle("PUT "+fn+"/{name}", s.auth(s.updateFunction))
 	m.Handle("DELETE "+fn+"/{name}", s.auth(s.deleteFunction))
+	m.Handle("GET "+fn+"/{name}/logs", s.auth(s.functionLogs))
 
 	rev := Prefix + "/namespaces/{namespace}/revisions"
 	m.Handle("GET "+Prefix+"/revisions", s.auth(s.listRevisions))
@@ -131,6 +140,42 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.opts.Info)
+}
+
+// ModuleRef is the answer to a module upload.
+type ModuleRef struct {
+	// Digest names the module in a Function's spec.template.spec.wasm.module.
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// uploadModule stores the WebAssembly module in the body and answers with
+// its digest.
+func (s *Server) uploadModule(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Modules == nil {
+		writeStatus(w, http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed, "this node does not store modules", nil)
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, modules.MaxModuleBytes)
+	cr := &countingReader{r: body}
+	digest, err := s.opts.Modules.Put(cr)
+	if err != nil {
+		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, "module upload: "+err.Error(), []string{"body"})
+		return
+	}
+	s.opts.Log.Info("module stored", "digest", digest, "bytes", cr.n)
+	writeJSON(w, http.StatusCreated, ModuleRef{Digest: digest, Size: cr.n})
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // --- Functions ---
@@ -229,6 +274,54 @@ func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
 	}
 	s.opts.Log.Info("function deleted", "namespace", ns, "name", name)
 	writeStatus(w, http.StatusOK, "", fmt.Sprintf("function %s/%s deleted", ns, name), nil)
+}
+
+// functionLogs answers with a function's recent output as JSON lines
+// (?tail=N, default 100), and with follow=true keeps streaming new lines
+// until the client goes away.
+func (s *Server) functionLogs(w http.ResponseWriter, r *http.Request) {
+	ns, name := r.PathValue("namespace"), r.PathValue("name")
+	if _, err := s.functions.Get(r.Context(), ns, name); err != nil {
+		s.storeError(w, err, api.KindFunction, name)
+		return
+	}
+	tail := 100
+	if v := r.URL.Query().Get("tail"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("tail=%q: want a number of lines", v), []string{"tail"})
+			return
+		}
+		tail = n
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	if r.URL.Query().Get("follow") != "true" {
+		for _, l := range s.opts.Logs.Tail(ns, name, tail) {
+			_ = enc.Encode(l)
+		}
+		return
+	}
+	lines, f := s.opts.Logs.Follow(ns, name, tail)
+	defer f.Close()
+	rc := http.NewResponseController(w)
+	for _, l := range lines {
+		_ = enc.Encode(l)
+	}
+	_ = rc.Flush()
+	for {
+		select {
+		case l, ok := <-f.C:
+			if !ok {
+				return
+			}
+			if enc.Encode(l) != nil || rc.Flush() != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
 }
 
 // decodeFunction reads a Function (or a Knative Service, converted) from
@@ -429,7 +522,7 @@ func writeInvalid(w http.ResponseWriter, kind, name string, fe *apis.FieldError)
 	if len(fields) == 0 {
 		fields = fe.Paths
 	}
-	msg := fmt.Sprintf("%s %q is invalid: %s", strings.ToLower(kind), name, fe.Error())
+	msg := fmt.Sprintf("%s %q is invalid: %s", strings.ToLower(kind), name, strings.ReplaceAll(fe.Error(), "\n", ": "))
 	writeStatus(w, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid, msg, fields)
 }
 

@@ -126,19 +126,24 @@ func (c *Client) Do(ctx context.Context, method, path string, body any) ([]byte,
 		return nil, fmt.Errorf("reading answer of %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var st metav1.Status
-		e := &Error{Code: resp.StatusCode, Message: strings.TrimSpace(string(b))}
-		if json.Unmarshal(b, &st) == nil && st.Message != "" {
-			e.Reason, e.Message = string(st.Reason), st.Message
-			if st.Details != nil {
-				for _, c := range st.Details.Causes {
-					e.Fields = append(e.Fields, c.Field)
-				}
-			}
-		}
-		return nil, e
+		return nil, decodeError(resp.StatusCode, b)
 	}
 	return b, nil
+}
+
+// decodeError turns a non-2xx answer into an *Error.
+func decodeError(code int, body []byte) error {
+	var st metav1.Status
+	e := &Error{Code: code, Message: strings.TrimSpace(string(body))}
+	if json.Unmarshal(body, &st) == nil && st.Message != "" {
+		e.Reason, e.Message = string(st.Reason), st.Message
+		if st.Details != nil {
+			for _, c := range st.Details.Causes {
+				e.Fields = append(e.Fields, c.Field)
+			}
+		}
+	}
+	return e
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, out any) ([]byte, error) {
@@ -277,4 +282,52 @@ func (c *Client) WaitReady(ctx context.Context, ns, name string) (*api.Function,
 func IsAlreadyExists(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == http.StatusConflict && e.Reason == string(metav1.StatusReasonAlreadyExists)
+}
+
+// UploadModule sends a WebAssembly module to the node and returns the
+// digest that names it.
+func (c *Client) UploadModule(ctx context.Context, module io.Reader) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+prefix+"/modules", module)
+	if err != nil {
+		return "", fmt.Errorf("building upload: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Content-Type", "application/wasm")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("cannot reach the wisp node at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("reading upload answer: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return "", decodeError(resp.StatusCode, b)
+	}
+	var ref struct{ Digest string }
+	if err := json.Unmarshal(b, &ref); err != nil || ref.Digest == "" {
+		return "", fmt.Errorf("decoding upload answer %q: %v", b, err)
+	}
+	return ref.Digest, nil
+}
+
+// Stream sends a request and returns the body of a 2xx answer for the
+// caller to read and close: for streaming answers such as logs -f.
+func (c *Client) Stream(ctx context.Context, method, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the wisp node at %s (is 'wisp serve' running?): %w", c.BaseURL, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return nil, decodeError(resp.StatusCode, b)
+	}
+	return resp.Body, nil
 }

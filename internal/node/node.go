@@ -20,10 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/wisp-faas/wisp/activator"
+	"github.com/wisp-faas/wisp/api"
 	"github.com/wisp-faas/wisp/controller"
 	"github.com/wisp-faas/wisp/controller/admin"
 	"github.com/wisp-faas/wisp/controller/store"
+	"github.com/wisp-faas/wisp/functions/modules"
 	"github.com/wisp-faas/wisp/internal/adminclient"
+	"github.com/wisp-faas/wisp/internal/logs"
 	"github.com/wisp-faas/wisp/runtime/process"
 )
 
@@ -42,6 +45,9 @@ type Config struct {
 	Version    string
 	Log        *slog.Logger
 }
+
+// logLinesPerFunction is how many lines of output the node keeps per function.
+const logLinesPerFunction = 1000
 
 // shutdownGrace bounds how long requests in flight may take to finish
 // when the node stops.
@@ -96,6 +102,18 @@ func Run(ctx context.Context, cfg Config) error {
 
 	gatewayURL := "http://" + gwLn.Addr().String()
 	adminURL := "http://" + adminLn.Addr().String()
+	mods, err := modules.Open(filepath.Join(cfg.DataDir, "modules"))
+	if err != nil {
+		return err
+	}
+	book := logs.New(logLinesPerFunction)
+	logSink := func(rev *api.Revision, instance, stream, line string) {
+		book.Add(rev.Namespace, rev.Labels[api.LabelFunction], logs.Line{
+			Time: time.Now(), Revision: rev.Name, Instance: instance, Stream: stream, Text: line,
+		})
+		log.Debug("function output", "namespace", rev.Namespace, "revision", rev.Name, "instance", instance, "stream", stream, "line", line)
+	}
+
 	routes := activator.NewRoutes(cfg.Domain)
 	pools := activator.NewPools()
 	gw, err := activator.NewGateway(routes, pools, log, reg)
@@ -106,7 +124,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Store:      st,
 		Routes:     routes,
 		Pools:      pools,
-		Providers:  controller.Providers{Process: process.New(process.Options{Logger: log})},
+		Providers:  controller.Providers{Process: process.New(process.Options{Logger: log, LogSink: logSink})},
 		Domain:     cfg.Domain,
 		GatewayURL: gatewayURL,
 		Log:        log,
@@ -115,12 +133,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	adminSrv := admin.New(admin.Options{
-		Store:  st,
-		Token:  token,
-		Info:   admin.Info{Version: cfg.Version, GatewayURL: gatewayURL, AdminURL: adminURL, Domain: cfg.Domain},
-		Log:    log,
-		Gather: reg,
-		Ready:  ctrl.Ready,
+		Store:   st,
+		Token:   token,
+		Info:    admin.Info{Version: cfg.Version, GatewayURL: gatewayURL, AdminURL: adminURL, Domain: cfg.Domain},
+		Log:     log,
+		Gather:  reg,
+		Ready:   ctrl.Ready,
+		Modules: mods,
+		Logs:    book,
 	})
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))

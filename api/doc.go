@@ -8,6 +8,13 @@
 // knative.dev/pkg/apis.FieldError values, so every error names the field
 // path that is wrong.
 //
+// The life of a document: Decode reads YAML or JSON (converting Knative
+// Services with FromKnativeService), SetDefaults fills in what was left
+// out, Validate (or ValidateUpdate) checks it, RevisionTemplate.Hash tells
+// the controller when a template changed, and NewRevision snapshots it into
+// an immutable Revision. The status types carry Knative-style conditions
+// (Ready and its dependents) with Mark* helpers.
+//
 // This package owns the shape and the rules of the resources. It must not
 // import any other wisp package, talk to the store, or start anything.
 package api

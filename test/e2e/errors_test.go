@@ -66,7 +66,7 @@ kind: Function
 metadata: {name: typo}
 spec: {template: {spec: {process: {command: /bin/true, argz: [x]}}}}
 `, "argz"},
-		"malformed": {"apiVersion: wisp.dev/v1alpha1\nkind: Function\nmetadata: {name: [\n", "document 1"},
+		"malformed":  {"apiVersion: wisp.dev/v1alpha1\nkind: Function\nmetadata: {name: [\n", "document 1"},
 		"wrong kind": {"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", "Function"},
 	}
 	for name, m := range manifests {

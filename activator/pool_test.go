@@ -49,9 +49,9 @@ type testInstance struct {
 }
 
 func (i *testInstance) ServeHTTP(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }
-func (i *testInstance) ID() string                                        { return "i" }
-func (i *testInstance) Ready() bool                                       { return true }
-func (i *testInstance) Done() <-chan struct{}                             { return i.done }
+func (i *testInstance) ID() string                                       { return "i" }
+func (i *testInstance) Ready() bool                                      { return true }
+func (i *testInstance) Done() <-chan struct{}                            { return i.done }
 func (i *testInstance) Stop(context.Context) error {
 	i.once.Do(func() { i.p.stopped.Add(1); close(i.done) })
 	return nil

@@ -59,9 +59,9 @@ type memInstance struct {
 }
 
 func (i *memInstance) ServeHTTP(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, i.rev) }
-func (i *memInstance) ID() string                                        { return i.id }
-func (i *memInstance) Ready() bool                                       { return true }
-func (i *memInstance) Done() <-chan struct{}                             { return i.done }
+func (i *memInstance) ID() string                                       { return i.id }
+func (i *memInstance) Ready() bool                                      { return true }
+func (i *memInstance) Done() <-chan struct{}                            { return i.done }
 func (i *memInstance) Stop(context.Context) error {
 	i.stopOnce.Do(func() {
 		i.p.mu.Lock()

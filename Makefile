@@ -43,9 +43,14 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+GOBIN := $(shell $(GO) env GOPATH)/bin
+REGISTRY_VERSION := v3.1.2
+
 ## tools: what the tests need beyond Go, installed when missing.
 tools:
 	@command -v $(GO) >/dev/null || { echo "Go 1.26 is required: https://go.dev/dl/"; exit 1; }
+	@test -x $(GOBIN)/registry || { echo "installing the OCI registry (distribution $(REGISTRY_VERSION)) for the tests"; \
+		$(GO) install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION); }
 
 clean:
 	rm -rf $(BIN) bench.out

@@ -18,6 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"knative.dev/pkg/apis"
 
 	"github.com/wisp-faas/wisp/activator"
@@ -373,6 +374,8 @@ func (c *Controller) cutRevision(ctx context.Context, fn *api.Function, revs []*
 	}
 	rev := api.NewRevision(fn, revName, number)
 	rev.SetDefaults()
+	rev.UID = uuid.NewUUID()
+	rev.CreationTimestamp = metav1.NewTime(time.Now().UTC().Truncate(time.Second))
 	created, err := c.revisions.Create(ctx, rev)
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return latest, fmt.Sprintf("revision name %q is already taken; give the template another name (--revision-name)", revName), nil

@@ -25,15 +25,17 @@ bin/wisp service create hello --force --exec "$PWD/bin/hello-process" -e GREETIN
 
 gateway=$(sed -n 's/.*"gatewayURL": "\(.*\)".*/\1/p' "$DATA_DIR/node.json")
 domain=$(sed -n 's/.*"domain": "\(.*\)".*/\1/p' "$DATA_DIR/node.json")
+cli=bin/wisp
+[ "$DATA_DIR" = "$HOME/.wisp" ] || cli="WISP_DATA_DIR=$DATA_DIR bin/wisp"
 cat <<MSG
 
 wisp is running (data dir $DATA_DIR). Call the example function:
 
   curl -H 'Host: hello.default.$domain' $gateway/?name=you
   curl $gateway/fn/default/hello/?name=you
-  bin/wisp invoke hello
+  $cli invoke hello
 
-Change it (a new revision answers):  bin/wisp service update hello -e GREETING=Howdy
+Change it (a new revision answers):  $cli service update hello -e GREETING=Howdy
 Press Ctrl-C to stop the node.
 MSG
 wait "$node"

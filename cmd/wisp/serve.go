@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +32,10 @@ the CLI finds them; the admin token is <data-dir>/token.`,
 			}
 			cfg.DataDir = g.dataDir
 			cfg.Log = log
+			// A node whose log reader went away (a closed pipe) keeps
+			// running and stops its instances on the signal it is sent,
+			// instead of dying of SIGPIPE and orphaning them.
+			signal.Ignore(syscall.SIGPIPE)
 			return node.Run(cmd.Context(), cfg)
 		},
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"knative.dev/pkg/apis"
 
 	"github.com/wisp-faas/wisp/api"
@@ -212,7 +212,7 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f.UID = types.UID(newUID())
+	f.UID = uuid.NewUUID()
 	f.CreationTimestamp = metav1.NewTime(time.Now().UTC().Truncate(time.Second))
 	f.Generation = 1
 	f.ResourceVersion = ""
@@ -554,15 +554,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-func newUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // decodeOneFunction decodes a body holding exactly one Function or

@@ -21,14 +21,18 @@
 //
 // # RATIONALE
 //
-// One bucket per Kind, keyed "<namespace>.<name>", History 1: a listing
-// is one watch over "<namespace>.*" and a key holds only what the store
-// needs. Revisions are the bucket's stream sequence numbers, so they grow
+// One bucket per Kind, keyed "<namespace>.<name>": a listing is one
+// watch over "<namespace>.*" (last value per key). History is 8, not 1:
+// JetStream drops a key's older messages even before a running watch has
+// delivered them, so with History 1 a delete followed at once by a
+// re-create reached watchers as a plain Put in about one test run in
+// twenty. Revisions are the bucket's stream sequence numbers, so they grow
 // per Kind (not globally, unlike Kubernetes) and survive restarts.
 //
-// Deletes write a delete marker (not a purge) so that watches see them;
-// jetstream's Create writes over a marker, so a deleted name can be
-// created again. Markers stay, one small message per deleted name.
+// Deletes purge: the key's kept revisions go and a marker stays, which
+// watches report as Delete. jetstream's Create writes over a marker, so a
+// deleted name can be created again. Markers stay, one small message per
+// deleted name.
 //
 // Update and Delete read the key before writing. That costs a round trip,
 // but lets them answer ErrNotFound and ErrConflict precisely and keeps an

@@ -16,6 +16,14 @@ import (
 // DefaultBucketPrefix starts the name of every bucket KV creates.
 const DefaultBucketPrefix = "wisp"
 
+// BucketHistory is how many revisions of each key a bucket keeps. Reads
+// only ever see the latest; the older ones are there for watches that run
+// behind. A watch that falls more than BucketHistory revisions of one key
+// behind skips the older ones and goes on from the oldest still kept: it
+// still ends at the latest state, but may miss that the object was
+// deleted and created again in between.
+const BucketHistory = 8
+
 // KVOptions configures a KV store.
 type KVOptions struct {
 	// BucketPrefix names the buckets: <prefix>_<kind>, for example
@@ -28,8 +36,8 @@ type KVOptions struct {
 }
 
 // KV is a Store on NATS JetStream key-value buckets: one bucket per Kind,
-// keyed "<namespace>.<name>", keeping only the latest value of each key.
-// A revision is the bucket's stream sequence number, so revisions grow
+// keyed "<namespace>.<name>", keeping BucketHistory revisions per key. A
+// revision is the bucket's stream sequence number, so revisions grow
 // per Kind and survive restarts. Buckets are created on first use.
 type KV struct {
 	js     jetstream.JetStream
@@ -84,7 +92,7 @@ func (s *KV) bucket(ctx context.Context, kind Kind) (jetstream.KeyValue, error) 
 	b, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      name,
 		Description: "wisp " + string(kind),
-		History:     1,
+		History:     BucketHistory,
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.repl,
 	})
@@ -214,8 +222,8 @@ func (s *KV) Update(ctx context.Context, kind Kind, namespace, name string, valu
 	return rev, nil
 }
 
-// Delete removes the object, leaving a delete marker that watches report
-// as a Delete event. expected 0 deletes whatever is stored; otherwise
+// Delete removes the object and its kept revisions, leaving a delete
+// marker that watches report as a Delete event. expected 0 deletes whatever is stored; otherwise
 // ErrConflict if the revision moved. ErrNotFound if absent.
 func (s *KV) Delete(ctx context.Context, kind Kind, namespace, name string, expected uint64) error {
 	fail := opError("delete", kind, namespace, name)
@@ -233,7 +241,7 @@ func (s *KV) Delete(ctx context.Context, kind Kind, namespace, name string, expe
 		}
 		// Delete exactly the revision just read: an unconditional delete
 		// must still not race a concurrent delete into a double marker.
-		err = b.Delete(ctx, key, jetstream.LastRevision(cur.Revision()))
+		err = b.Purge(ctx, key, jetstream.LastRevision(cur.Revision()))
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			if err := ctx.Err(); err != nil {
 				return fail(err)
@@ -249,7 +257,8 @@ func (s *KV) Delete(ctx context.Context, kind Kind, namespace, name string, expe
 
 // Watch streams the objects of a namespace ("" = all): every existing
 // object as Put, one Synced, then changes in store order. Sends block
-// until received, so a slow reader delays the watch but loses nothing.
+// until received, so a slow reader delays the watch; this package drops
+// nothing, within the limit that BucketHistory describes.
 // The channel is closed when ctx is done or the NATS connection closes.
 func (s *KV) Watch(ctx context.Context, kind Kind, namespace string) (<-chan Event, error) {
 	fail := func(err error) error { return fmt.Errorf("store: watch %s/%s: %w", kind, nsOrAll(namespace), err) }

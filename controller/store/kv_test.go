@@ -41,8 +41,8 @@ func TestKVBuckets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.History() != 1 || st.Values() != 1 {
-		t.Fatalf("bucket history %d values %d, want 1 and 1", st.History(), st.Values())
+	if st.History() != store.BucketHistory || st.Values() != 1 {
+		t.Fatalf("bucket history %d values %d, want %d and 1", st.History(), st.Values(), store.BucketHistory)
 	}
 	e, err := b.Get(t.Context(), "default.hello")
 	if err != nil {
@@ -50,6 +50,23 @@ func TestKVBuckets(t *testing.T) {
 	}
 	if string(e.Value()) != "{}" {
 		t.Fatalf("stored %q", e.Value())
+	}
+
+	// Updates keep history; a delete purges it and leaves one marker.
+	rev := e.Revision()
+	for range 3 {
+		if rev, err = s.Update(t.Context(), store.Functions, "default", "hello", []byte("{}"), rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := values(t, b); n != 4 {
+		t.Fatalf("%d messages after create and 3 updates, want 4", n)
+	}
+	if err := s.Delete(t.Context(), store.Functions, "default", "hello", rev); err != nil {
+		t.Fatal(err)
+	}
+	if n := values(t, b); n != 1 {
+		t.Fatalf("%d messages after delete, want only the marker", n)
 	}
 
 	if _, err := s.Get(t.Context(), store.Kind("bad.kind"), "default", "x"); err == nil {
@@ -71,7 +88,7 @@ func TestKVBuckets(t *testing.T) {
 func TestKVWatchNoLeak(t *testing.T) {
 	s := storetest.NewKV(t)
 	ctx := t.Context()
-	for i := range 300 {
+	for i := range 600 {
 		if _, err := s.Create(ctx, store.Functions, "default", "obj-"+itoa(i), []byte("{}")); err != nil {
 			t.Fatal(err)
 		}
@@ -79,14 +96,16 @@ func TestKVWatchNoLeak(t *testing.T) {
 	// Warm up: the first watch starts the connection's own goroutines.
 	watchAndCancel(t, s, 1)
 	before := runtime.NumGoroutine()
-	for i := range 20 {
-		watchAndCancel(t, s, i%3*200) // 0: nothing read; 400: past Synced
+	// Read none (jetstream's own buffer fills up), some, or all and Synced.
+	const rounds = 12
+	for i := range rounds {
+		watchAndCancel(t, s, []int{0, 300, 601}[i%3])
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before+2 {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines: %d before, %d after 20 cancelled watches\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+			t.Fatalf("goroutines: %d before, %d after %d cancelled watches\n%s", before, runtime.NumGoroutine(), rounds, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -100,11 +119,25 @@ func watchAndCancel(t *testing.T, s store.Store, read int) {
 		t.Fatal(err)
 	}
 	for range read {
-		<-ch
+		select {
+		case <-ch:
+		case <-time.After(storetest.Timeout):
+			t.Fatal("watch stalled")
+		}
 	}
+	time.Sleep(20 * time.Millisecond) // let the watch block on its reader
 	cancel()
 	for range ch {
 	}
+}
+
+func values(t *testing.T, b jetstream.KeyValue) uint64 {
+	t.Helper()
+	st, err := b.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Values()
 }
 
 func itoa(i int) string { return store.FormatRevision(uint64(i)) }

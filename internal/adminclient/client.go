@@ -249,7 +249,7 @@ func (c *Client) DeleteRevision(ctx context.Context, ns, name string) error {
 // generation and its Ready condition is True (nil) or False (an error
 // with the condition's message), or ctx ends.
 func (c *Client) WaitReady(ctx context.Context, ns, name string) (*api.Function, error) {
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		f, _, err := c.GetFunction(ctx, ns, name)

@@ -219,7 +219,9 @@ func connectNATS(cfg Config, log *slog.Logger) (*nats.Conn, func(), error) {
 	srv, err := store.StartServer(store.ServerOptions{
 		DataDir:    filepath.Join(cfg.DataDir, "nats"),
 		ListenAddr: cfg.NATSListen,
-		Logger:     log,
+		// Bound what a power loss can take to a second of writes.
+		SyncInterval: time.Second,
+		Logger:       log,
 	})
 	if err != nil {
 		return nil, nil, err

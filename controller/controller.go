@@ -69,6 +69,9 @@ type Options struct {
 	Workers int
 	// StopWait bounds how long a scaled-down instance may drain; default 30s.
 	StopWait time.Duration
+	// OnDelete, when set, is called once a deleted Function's revisions
+	// and route are gone, to drop what other parts keep for it.
+	OnDelete func(namespace, function string)
 }
 
 // Controller reconciles Functions and Revisions. See the package doc.
@@ -342,6 +345,9 @@ func (c *Controller) finalize(ctx context.Context, ns, name string, revs []*api.
 	}
 	if len(revs) > 0 {
 		c.log.Info("function deleted with its revisions", "namespace", ns, "function", name, "revisions", len(revs))
+	}
+	if c.opts.OnDelete != nil {
+		c.opts.OnDelete(ns, name)
 	}
 	return nil
 }

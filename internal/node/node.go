@@ -128,6 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Domain:     cfg.Domain,
 		GatewayURL: gatewayURL,
 		Log:        log,
+		OnDelete:   book.Forget,
 	})
 	if err != nil {
 		return err

@@ -56,6 +56,10 @@ func (p Providers) For(rev *api.Revision) (runtime.Provider, error) {
 	return nil, errors.New("the revision has no source")
 }
 
+// pinRetry is how long the controller waits before trying again to pin a
+// new revision's source (a registry that did not answer).
+const pinRetry = 5 * time.Second
+
 // Options configure a Controller.
 type Options struct {
 	Store      store.Store
@@ -69,6 +73,9 @@ type Options struct {
 	Workers int
 	// StopWait bounds how long a scaled-down instance may drain; default 30s.
 	StopWait time.Duration
+	// Pin, when set, is called on every new Revision before it is stored,
+	// to pin what its source names (an OCI tag) to an immutable digest.
+	Pin func(ctx context.Context, rev *api.Revision) error
 	// OnDelete, when set, is called once a deleted Function's revisions
 	// and route are gone, to drop what other parts keep for it.
 	OnDelete func(namespace, function string)
@@ -382,6 +389,13 @@ func (c *Controller) cutRevision(ctx context.Context, fn *api.Function, revs []*
 	rev.SetDefaults()
 	rev.UID = uuid.NewUUID()
 	rev.CreationTimestamp = metav1.NewTime(time.Now().UTC().Truncate(time.Second))
+	if c.opts.Pin != nil {
+		if err := c.opts.Pin(ctx, rev); err != nil {
+			// Try again later: the registry may come back.
+			c.queue.AddAfter(fn.Namespace+"/"+fn.Name, pinRetry)
+			return latest, fmt.Sprintf("cannot cut revision %s: %v", revName, err), nil
+		}
+	}
 	created, err := c.revisions.Create(ctx, rev)
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return latest, fmt.Sprintf("revision name %q is already taken; give the template another name (--revision-name)", revName), nil
@@ -562,7 +576,7 @@ func (c *Controller) updateFunctionStatus(ctx context.Context, fn *api.Function,
 	config := apis.Condition{Type: api.ConditionConfigurationsReady, Status: corev1.ConditionUnknown, Reason: "Deploying"}
 	switch {
 	case cutErr != "":
-		config.Status, config.Reason, config.Message = corev1.ConditionFalse, "RevisionNameTaken", cutErr
+		config.Status, config.Reason, config.Message = corev1.ConditionFalse, "RevisionFailed", cutErr
 	case latest != nil:
 		rd := ready[latest.Name]
 		config.Status, config.Reason = rd.status, rd.reason

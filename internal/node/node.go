@@ -106,6 +106,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	source := &moduleSource{store: mods, indexDir: filepath.Join(cfg.DataDir, "oci")}
 	book := logs.New(logLinesPerFunction)
 	logSink := func(rev *api.Revision, instance, stream, line string) {
 		book.Add(rev.Namespace, rev.Labels[api.LabelFunction], logs.Line{
@@ -129,6 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 		GatewayURL: gatewayURL,
 		Log:        log,
 		OnDelete:   book.Forget,
+		Pin:        source.Pin,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,56 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/functions/modules"
+	"github.com/wisp-faas/wisp/functions/oci"
+)
+
+// moduleSource finds the bytes of a revision's Wasm module: uploaded
+// modules by digest from the store, OCI modules pulled (once) into it.
+type moduleSource struct {
+	store    *modules.Store
+	indexDir string
+}
+
+func (m *moduleSource) options(w *api.WasmSource, policy oci.PullPolicy) oci.Options {
+	return oci.Options{PlainHTTP: w.PlainHTTP, Cache: m.store, IndexDir: m.indexDir, Policy: policy}
+}
+
+// Pin rewrites an OCI module reference of a new revision to the digest
+// its tag names now, so the revision never changes under a moved tag.
+func (m *moduleSource) Pin(ctx context.Context, rev *api.Revision) error {
+	w := rev.Spec.Wasm
+	if w == nil || !strings.HasPrefix(w.Module, "oci://") {
+		return nil
+	}
+	pulled, err := oci.Pull(ctx, w.Module, m.options(w, oci.PullAlways))
+	if err != nil {
+		return fmt.Errorf("pulling module %s: %w", w.Module, err)
+	}
+	w.Module = "oci://" + pulled.Ref.String()
+	rev.Status.ResolvedModule = pulled.ModuleDigest
+	return nil
+}
+
+// Load returns the module bytes of a revision.
+func (m *moduleSource) Load(ctx context.Context, rev *api.Revision) ([]byte, error) {
+	w := rev.Spec.Wasm
+	if w == nil {
+		return nil, errors.New("the revision has no Wasm module")
+	}
+	digest := w.Module
+	if strings.HasPrefix(digest, "oci://") {
+		pulled, err := oci.Pull(ctx, w.Module, m.options(w, oci.PullIfNotPresent))
+		if err != nil {
+			return nil, fmt.Errorf("pulling module %s: %w", w.Module, err)
+		}
+		digest = pulled.ModuleDigest
+	}
+	return m.store.Get(digest)
+}

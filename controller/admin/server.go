@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"reflect"
 	"strconv"
 	"strings"
@@ -56,6 +57,8 @@ type Options struct {
 	Modules *modules.Store
 	// Logs holds the recent output of functions.
 	Logs *logs.Book
+	// Profiling serves Go's pprof handlers under /debug/pprof/ (token required).
+	Profiling bool
 }
 
 // Server serves the admin API.
@@ -76,6 +79,11 @@ func New(opts Options) *Server {
 	}
 	m := s.mux
 	m.Handle("POST "+Prefix+"/modules", s.auth(s.uploadModule))
+	if opts.Profiling {
+		m.Handle("GET /debug/pprof/", s.auth(pprof.Index))
+		m.Handle("GET /debug/pprof/profile", s.auth(pprof.Profile))
+		m.Handle("GET /debug/pprof/trace", s.auth(pprof.Trace))
+	}
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	m.HandleFunc("GET /readyz", s.readyz)
 	if opts.Gather != nil {

@@ -44,6 +44,8 @@ type Config struct {
 	NATSListen string
 	Version    string
 	Log        *slog.Logger
+	// Profiling serves pprof on the admin API.
+	Profiling bool
 }
 
 // logLinesPerFunction is how many lines of output the node keeps per function.
@@ -136,14 +138,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	adminSrv := admin.New(admin.Options{
-		Store:   st,
-		Token:   token,
-		Info:    admin.Info{Version: cfg.Version, GatewayURL: gatewayURL, AdminURL: adminURL, Domain: cfg.Domain},
-		Log:     log,
-		Gather:  reg,
-		Ready:   ctrl.Ready,
-		Modules: mods,
-		Logs:    book,
+		Store:     st,
+		Token:     token,
+		Info:      admin.Info{Version: cfg.Version, GatewayURL: gatewayURL, AdminURL: adminURL, Domain: cfg.Domain},
+		Log:       log,
+		Gather:    reg,
+		Ready:     ctrl.Ready,
+		Modules:   mods,
+		Logs:      book,
+		Profiling: cfg.Profiling,
 	})
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))

@@ -95,8 +95,11 @@ func (p *Provider) newInstance(rev *api.Revision, path string, notify func(runti
 			pr.Out.Host = pr.In.Host // the function sees the Host the client asked for
 			pr.SetXForwarded()       // replaces the client's X-Forwarded-*: see RATIONALE.md
 		},
-		Transport:     p.transport,
-		FlushInterval: -1, // flush every write: streaming responses stream
+		Transport: p.transport,
+		// 0 still flushes every write of a streamed answer (no Content-Length,
+		// or text/event-stream): httputil decides per response. A sized
+		// answer is written in as few syscalls as the copy allows.
+		FlushInterval: 0,
 		ErrorLog:      p.errorLog,
 		ErrorHandler:  i.proxyError,
 	}

@@ -10,8 +10,14 @@ import (
 )
 
 // processGroupAttr puts the process in a new process group whose ID is its
-// PID, so that it and everything it starts can be signalled together.
-func processGroupAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+// PID, so that it and everything it starts can be signalled together, and
+// where the system can (Linux) has it killed when the node dies, so that a
+// node killed with SIGKILL leaves no orphan behind.
+func processGroupAttr() *syscall.SysProcAttr {
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	setDeathSignal(attr)
+	return attr
+}
 
 // terminateGroup sends SIGTERM to p's process group.
 func terminateGroup(p *os.Process) { _ = syscall.Kill(-p.Pid, syscall.SIGTERM) }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -57,8 +58,15 @@ func TestFunctionLifecycle(t *testing.T) {
 		t.Fatalf("after restart: %+v", r)
 	}
 
-	// A killed node comes back with the same state.
+	// A killed node takes its function processes with it, and comes back
+	// with the same state.
 	n.kill()
+	eventually(t, 5*time.Second, func() string {
+		if out, err := exec.Command("pgrep", "-f", "^"+b.echo).Output(); err == nil {
+			return "function processes outlived the killed node: " + string(out)
+		}
+		return ""
+	})
 	n = startNode(t, b, dataDir)
 	if r := n.callEcho(host, "/"); r.Revision != "echo-00002" {
 		t.Fatalf("after kill -9 and restart: %+v", r)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -39,22 +40,52 @@ type PoolStatus struct {
 	SourceFailed bool
 }
 
-// Pool keeps the instances of one Revision and hands requests to them.
-// Scale sets how many instances it keeps; requests that arrive while no
-// instance is ready wait for one until their context ends.
+// DefaultQueueDepth is how many requests a Pool holds while no instance
+// has capacity, before it answers 503 (Knative's activator breaker depth).
+const DefaultQueueDepth = 10000
+
+// PoolOptions configure a Pool.
+type PoolOptions struct {
+	Revision *api.Revision
+	Provider runtime.Provider
+	Log      *slog.Logger
+	// StopWait bounds how long a scaled-down instance may drain.
+	StopWait time.Duration
+	// OnChange, when set, is called after the pool's status changed; it
+	// must not block.
+	OnChange func()
+	// OnPoke, when set, is called when a request arrives while no
+	// instance is ready, so that the autoscaler can scale from zero at
+	// once instead of at its next tick; it must not block.
+	OnPoke func()
+	// QueueDepth bounds the requests held while no instance has
+	// capacity; 0 means DefaultQueueDepth.
+	QueueDepth int
+}
+
+// Pool keeps the instances of one Revision and hands requests to them by
+// Knative's load-balancing policies, never more at once to an instance
+// than the Revision's containerConcurrency (one for Wasm). Scale sets how
+// many instances it keeps; requests that find no capacity wait, in a
+// bounded queue, until an instance has room or their context ends.
 type Pool struct {
-	rev      *api.Revision
-	provider runtime.Provider
-	log      *slog.Logger
-	onChange func()
-	stopWait time.Duration
+	rev        *api.Revision
+	provider   runtime.Provider
+	log        *slog.Logger
+	onChange   func()
+	onPoke     func()
+	stopWait   time.Duration
+	capacity   int64 // per instance; 0 means unlimited
+	queueDepth int64
 
 	ctx    context.Context // ends when the pool closes
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	inFlight atomic.Int64
+	inFlight atomic.Int64 // requests in the pool: queued or being served
+	waiting  atomic.Int64 // requests waiting for capacity
 	rr       atomic.Uint64
+	stats    concurrencyStats
 
 	mu        sync.Mutex
 	desired   int
@@ -72,28 +103,51 @@ type Pool struct {
 }
 
 type member struct {
-	inst  runtime.Instance
-	ready atomic.Bool
+	inst     runtime.Instance
+	ready    atomic.Bool
+	inFlight atomic.Int64
 }
 
-// NewPool returns an empty pool for rev. onChange, which may be nil, is
-// called after the pool's status changed; it must not block. stopWait
-// bounds how long a scaled-down instance may drain.
-func NewPool(rev *api.Revision, provider runtime.Provider, log *slog.Logger, stopWait time.Duration, onChange func()) *Pool {
+// NewPool returns an empty pool.
+func NewPool(o PoolOptions) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	if onChange == nil {
-		onChange = func() {}
+	nop := func() {}
+	if o.OnChange == nil {
+		o.OnChange = nop
 	}
-	return &Pool{
-		rev:      rev,
-		provider: provider,
-		log:      log.With("namespace", rev.Namespace, "revision", rev.Name),
-		onChange: onChange,
-		stopWait: stopWait,
-		ctx:      ctx,
-		cancel:   cancel,
-		changed:  make(chan struct{}),
+	if o.OnPoke == nil {
+		o.OnPoke = nop
 	}
+	if o.QueueDepth <= 0 {
+		o.QueueDepth = DefaultQueueDepth
+	}
+	p := &Pool{
+		rev:        o.Revision,
+		provider:   o.Provider,
+		log:        o.Log.With("namespace", o.Revision.Namespace, "revision", o.Revision.Name),
+		onChange:   o.OnChange,
+		onPoke:     o.OnPoke,
+		stopWait:   o.StopWait,
+		capacity:   instanceCapacity(o.Revision),
+		queueDepth: int64(o.QueueDepth),
+		ctx:        ctx,
+		cancel:     cancel,
+		changed:    make(chan struct{}),
+	}
+	p.stats.reset(time.Now())
+	return p
+}
+
+// instanceCapacity is how many requests one instance of rev may serve at
+// once: its containerConcurrency, and always one for a Wasm instance.
+func instanceCapacity(rev *api.Revision) int64 {
+	if rev.Spec.Wasm != nil {
+		return 1
+	}
+	if cc := rev.Spec.ContainerConcurrency; cc != nil && *cc > 0 {
+		return *cc
+	}
+	return 0
 }
 
 // Revision returns the Revision the pool runs.
@@ -280,51 +334,146 @@ func (p *Pool) broadcastLocked() {
 	p.changed = make(chan struct{})
 }
 
-// pick returns a ready instance, round robin, or the channel to wait on.
-func (p *Pool) pick() (runtime.Instance, <-chan struct{}, bool) {
+// pick reserves capacity on a ready instance by the load-balancing
+// policy of the Revision's concurrency, as Knative's activator does:
+// unlimited → the less loaded of two random instances; up to 3 → the first
+// with room; more → round robin over those with room. When none has room
+// it returns the channel that is closed when that may have changed.
+func (p *Pool) pick() (*member, <-chan struct{}, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil, nil, true
 	}
 	n := len(p.members)
-	start := int(p.rr.Add(1))
-	for i := range n {
-		m := p.members[(start+i)%n]
-		if m.ready.Load() {
-			return m.inst, nil, false
+	var m *member
+	switch {
+	case n == 0:
+	case p.capacity == 0:
+		m = p.twoChoicesLocked()
+	case p.capacity <= 3:
+		for _, x := range p.members {
+			if x.ready.Load() && x.inFlight.Load() < p.capacity {
+				m = x
+				break
+			}
+		}
+	default:
+		start := int(p.rr.Add(1))
+		for i := range n {
+			x := p.members[(start+i)%n]
+			if x.ready.Load() && x.inFlight.Load() < p.capacity {
+				m = x
+				break
+			}
 		}
 	}
-	return nil, p.changed, false
+	if m == nil {
+		return nil, p.changed, false
+	}
+	m.inFlight.Add(1)
+	return m, nil, false
 }
 
-// ServeHTTP serves the request on a ready instance, waiting for one while
-// none is ready. A request whose context ends first gets 504, one that
+// twoChoicesLocked picks the less loaded of two random ready instances.
+func (p *Pool) twoChoicesLocked() *member {
+	ready := make([]*member, 0, len(p.members))
+	for _, x := range p.members {
+		if x.ready.Load() {
+			ready = append(ready, x)
+		}
+	}
+	switch len(ready) {
+	case 0:
+		return nil
+	case 1:
+		return ready[0]
+	}
+	i := rand.IntN(len(ready))
+	j := rand.IntN(len(ready) - 1)
+	if j >= i {
+		j++
+	}
+	if ready[j].inFlight.Load() < ready[i].inFlight.Load() {
+		return ready[j]
+	}
+	return ready[i]
+}
+
+// release returns capacity taken by pick and wakes a waiting request.
+func (p *Pool) release(m *member) {
+	m.inFlight.Add(-1)
+	if p.waiting.Load() > 0 {
+		p.mu.Lock()
+		p.broadcastLocked()
+		p.mu.Unlock()
+	}
+}
+
+// ServeHTTP serves the request on an instance with capacity, waiting for
+// one while there is none. A request that finds the queue full gets 503
+// with Retry-After, one whose context ends while it waits 504, one that
 // arrives at a closed pool 503.
 func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.inFlight.Add(1)
-	defer p.inFlight.Add(-1)
+	p.stats.change(time.Now(), 1)
+	defer func() {
+		p.inFlight.Add(-1)
+		p.stats.change(time.Now(), -1)
+	}()
+	queued := false
+	defer func() {
+		if queued {
+			p.waiting.Add(-1)
+		}
+	}()
 	for {
-		inst, wait, closed := p.pick()
+		m, wait, closed := p.pick()
 		if closed {
 			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s is shutting down", p.rev.Name))
 			return
 		}
-		if inst != nil {
-			inst.ServeHTTP(w, r)
+		if m != nil {
+			if queued {
+				p.waiting.Add(-1)
+				queued = false
+			}
+			m.inst.ServeHTTP(w, r)
+			p.release(m)
 			return
+		}
+		if !queued {
+			if p.waiting.Add(1) > p.queueDepth {
+				p.waiting.Add(-1)
+				w.Header().Set("Retry-After", "1")
+				writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s is overloaded: %d requests are already waiting", p.rev.Name, p.queueDepth))
+				return
+			}
+			queued = true
+			if p.Status().Ready == 0 {
+				p.onPoke()
+			}
 		}
 		select {
 		case <-wait:
 		case <-r.Context().Done():
-			msg := fmt.Sprintf("no instance of revision %s became ready in time", p.rev.Name)
+			msg := fmt.Sprintf("no instance of revision %s had room in time", p.rev.Name)
 			if s := p.Status(); s.LastError != "" {
 				msg += ": " + s.LastError
+			} else if s.Ready == 0 {
+				msg = fmt.Sprintf("no instance of revision %s became ready in time", p.rev.Name)
 			}
 			writeError(w, http.StatusGatewayTimeout, msg)
 			return
 		}
 	}
+}
+
+// Stats returns the average number of requests in the pool (being served
+// or waiting) since the last call, and how many arrived, then starts a
+// new period. The autoscaler reads it once a second.
+func (p *Pool) Stats(now time.Time) (concurrency float64, requests float64) {
+	return p.stats.collect(now)
 }
 
 // Close stops every instance, letting requests in flight finish until ctx

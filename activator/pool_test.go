@@ -63,7 +63,7 @@ func testRevision() *api.Revision {
 
 func TestRequestsWaitForTheFirstInstance(t *testing.T) {
 	prov := &slowProvider{delay: 50 * time.Millisecond}
-	p := NewPool(testRevision(), prov, slog.New(slog.DiscardHandler), time.Second, nil)
+	p := NewPool(PoolOptions{Revision: testRevision(), Provider: prov, Log: slog.New(slog.DiscardHandler), StopWait: time.Second})
 	defer p.Close(context.Background())
 	p.Scale(1)
 	var wg sync.WaitGroup
@@ -87,7 +87,7 @@ func TestStartFailuresAreRetriedAndReported(t *testing.T) {
 	prov := &slowProvider{}
 	prov.failures.Store(2)
 	changes := make(chan struct{}, 100)
-	p := NewPool(testRevision(), prov, slog.New(slog.DiscardHandler), time.Second, func() { changes <- struct{}{} })
+	p := NewPool(PoolOptions{Revision: testRevision(), Provider: prov, Log: slog.New(slog.DiscardHandler), StopWait: time.Second, OnChange: func() { changes <- struct{}{} }})
 	defer p.Close(context.Background())
 	p.Scale(1)
 	<-changes
@@ -108,7 +108,7 @@ func TestStartFailuresAreRetriedAndReported(t *testing.T) {
 
 func TestWaitingRequestGets504WhenItsDeadlinePasses(t *testing.T) {
 	prov := &slowProvider{delay: time.Hour}
-	p := NewPool(testRevision(), prov, slog.New(slog.DiscardHandler), time.Second, nil)
+	p := NewPool(PoolOptions{Revision: testRevision(), Provider: prov, Log: slog.New(slog.DiscardHandler), StopWait: time.Second})
 	defer p.Close(context.Background())
 	p.Scale(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -122,7 +122,7 @@ func TestWaitingRequestGets504WhenItsDeadlinePasses(t *testing.T) {
 
 func TestScaleDownAndCloseStopInstances(t *testing.T) {
 	prov := &slowProvider{}
-	p := NewPool(testRevision(), prov, slog.New(slog.DiscardHandler), time.Second, nil)
+	p := NewPool(PoolOptions{Revision: testRevision(), Provider: prov, Log: slog.New(slog.DiscardHandler), StopWait: time.Second})
 	p.Scale(3)
 	deadline := time.Now().Add(5 * time.Second)
 	for p.Status().Ready != 3 {

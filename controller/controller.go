@@ -433,7 +433,13 @@ func (c *Controller) ensurePool(r *api.Revision) *activator.Pool {
 	}
 	fnKey := r.Namespace + "/" + r.Labels[api.LabelFunction]
 	return c.opts.Pools.GetOrCreate(r.Namespace, r.Name, func() *activator.Pool {
-		return activator.NewPool(r.DeepCopy(), prov, c.opts.Log, c.opts.StopWait, func() { c.queue.Add(fnKey) })
+		return activator.NewPool(activator.PoolOptions{
+			Revision: r.DeepCopy(),
+			Provider: prov,
+			Log:      c.opts.Log,
+			StopWait: c.opts.StopWait,
+			OnChange: func() { c.queue.Add(fnKey) },
+		})
 	})
 }
 

@@ -364,11 +364,14 @@ func execArgs(cmd *cobra.Command, args []string) []string {
 func newServiceUpdateCmd(g *globals) *cobra.Command {
 	var tf templateFlags
 	var wf waitFlags
+	var tags, untags, shares []string
 	c := &cobra.Command{
 		Use:   "update NAME [flags]",
 		Short: "Update a function; a changed template cuts a new revision",
 		Example: `  wisp service update hello -e GREETING=hello
-  wisp service update hello --exec ./bin/hello-v2 --revision-name v2`,
+  wisp service update hello --exec ./bin/hello-v2 --revision-name v2
+  wisp service update hello --traffic hello-00001=90,@latest=10 --tag hello-00001=stable
+  wisp service update hello --untag stable --traffic @latest=100`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, extra := args[0], execArgs(cmd, args)
@@ -390,6 +393,11 @@ func newServiceUpdateCmd(g *globals) *cobra.Command {
 				if err := tf.apply(cmd, f, extra); err != nil {
 					return err
 				}
+				if len(tags)+len(untags)+len(shares) > 0 {
+					if f.Spec.Traffic, err = editTraffic(f.Spec.Traffic, f.Name, tags, untags, shares); err != nil {
+						return err
+					}
+				}
 				updated, err := c.UpdateFunction(ctx, f)
 				if adminclient.IsConflict(err) && attempt < 5 {
 					continue
@@ -403,6 +411,9 @@ func newServiceUpdateCmd(g *globals) *cobra.Command {
 	}
 	tf.register(c.Flags())
 	wf.register(c.Flags())
+	c.Flags().StringSliceVar(&shares, "traffic", nil, "split traffic: REF=PERCENT,... where REF is a revision, a tag or @latest; the percents sum to 100")
+	c.Flags().StringSliceVar(&tags, "tag", nil, "give a revision (or @latest) its own URL: REVISION=TAG,...")
+	c.Flags().StringSliceVar(&untags, "untag", nil, "remove tags: TAG,...")
 	return c
 }
 

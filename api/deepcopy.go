@@ -71,7 +71,11 @@ func (s *RevisionSpec) DeepCopyInto(out *RevisionSpec) {
 		Env:                  slices.Clone(s.Env),
 		ContainerConcurrency: copyPtr(s.ContainerConcurrency),
 		TimeoutSeconds:       copyPtr(s.TimeoutSeconds),
-		Wasm:                 copyPtr(s.Wasm),
+	}
+	if s.Wasm != nil {
+		w := *s.Wasm
+		w.Dirs = slices.Clone(w.Dirs)
+		out.Wasm = &w
 	}
 	if s.Process != nil {
 		p := *s.Process

@@ -104,6 +104,24 @@ type WasmSource struct {
 	ABI string `json:"abi,omitempty"`
 	// PlainHTTP pulls from an OCI registry over plain HTTP.
 	PlainHTTP bool `json:"plainHTTP,omitempty"`
+	// MemoryLimitPages bounds an instance's linear memory, in 64 KiB
+	// pages; 0 means the runtime's default (2048 pages, 128 MiB).
+	MemoryLimitPages uint32 `json:"memoryLimitPages,omitempty"`
+	// MaxRequestBodyBytes bounds a request's body; larger requests get
+	// 413. 0 means 10 MiB.
+	MaxRequestBodyBytes int64 `json:"maxRequestBodyBytes,omitempty"`
+	// Dirs are the only host directories the module may see.
+	Dirs []WasmDir `json:"dirs,omitempty"`
+}
+
+// WasmDir grants a Wasm module a directory of the node.
+type WasmDir struct {
+	// HostPath is the directory on the node.
+	HostPath string `json:"hostPath"`
+	// GuestPath is where the module sees it, e.g. "/data".
+	GuestPath string `json:"guestPath"`
+	// ReadOnly forbids writes.
+	ReadOnly bool `json:"readOnly,omitempty"`
 }
 
 // ProcessSource is an executable that serves HTTP on $PORT.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -261,8 +262,30 @@ func (w *WasmSource) validate() *apis.FieldError {
 	default:
 		errs = errs.Also(apis.ErrInvalidValue(w.ABI, "abi", fmt.Sprintf("want %q, %q, or empty to detect it", ABIWagi, ABIHTTP)))
 	}
+	if w.MemoryLimitPages > MaxWasmMemoryPages {
+		errs = errs.Also(apis.ErrOutOfBoundsValue(w.MemoryLimitPages, 0, MaxWasmMemoryPages, "memoryLimitPages"))
+	}
+	if w.MaxRequestBodyBytes < 0 {
+		errs = errs.Also(apis.ErrInvalidValue(w.MaxRequestBodyBytes, "maxRequestBodyBytes", "want 0 (the default) or more"))
+	}
+	guests := map[string]bool{}
+	for i, d := range w.Dirs {
+		if !path.IsAbs(d.HostPath) {
+			errs = errs.Also(apis.ErrInvalidValue(d.HostPath, "hostPath", "want an absolute path on the node").ViaFieldIndex("dirs", i))
+		}
+		if !path.IsAbs(d.GuestPath) {
+			errs = errs.Also(apis.ErrInvalidValue(d.GuestPath, "guestPath", "want an absolute path, e.g. /data").ViaFieldIndex("dirs", i))
+		} else if guests[path.Clean(d.GuestPath)] {
+			errs = errs.Also(apis.ErrInvalidValue(d.GuestPath, "guestPath", "another dir is already mounted there").ViaFieldIndex("dirs", i))
+		}
+		guests[path.Clean(d.GuestPath)] = true
+	}
 	return errs
 }
+
+// MaxWasmMemoryPages is the most linear memory a 32-bit Wasm module can
+// address: 65536 pages of 64 KiB, 4 GiB.
+const MaxWasmMemoryPages = 65536
 
 func (p *ProcessSource) validate() *apis.FieldError {
 	var errs *apis.FieldError

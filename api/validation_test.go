@@ -332,3 +332,32 @@ func TestRevisionValidateUpdate(t *testing.T) {
 		})
 	}
 }
+
+func TestWasmLimitsAndDirs(t *testing.T) {
+	f := &Function{}
+	f.Name, f.Namespace = "w", "default"
+	f.Spec.Template.Spec.Wasm = &WasmSource{
+		Module:              "sha256:" + strings.Repeat("a", 64),
+		MemoryLimitPages:    MaxWasmMemoryPages + 1,
+		MaxRequestBodyBytes: -1,
+		Dirs: []WasmDir{
+			{HostPath: "relative", GuestPath: "/data"},
+			{HostPath: "/srv", GuestPath: "/data/"},
+		},
+	}
+	f.SetDefaults()
+	err := f.Validate()
+	if err == nil {
+		t.Fatal("invalid wasm limits accepted")
+	}
+	for _, want := range []string{
+		"spec.template.spec.wasm.memoryLimitPages",
+		"spec.template.spec.wasm.maxRequestBodyBytes",
+		"spec.template.spec.wasm.dirs[0].hostPath",
+		"spec.template.spec.wasm.dirs[1].guestPath",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/wisp-faas/wisp/activator"
 	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/autoscaler"
 	"github.com/wisp-faas/wisp/controller/store"
 	"github.com/wisp-faas/wisp/runtime"
 )
@@ -76,6 +77,9 @@ type Options struct {
 	// Pin, when set, is called on every new Revision before it is stored,
 	// to pin what its source names (an OCI tag) to an immutable digest.
 	Pin func(ctx context.Context, rev *api.Revision) error
+	// Autoscaler is the autoscaling configuration (config/autoscaler.yaml);
+	// the zero value means Knative's defaults.
+	Autoscaler *autoscaler.Config
 	// OnDelete, when set, is called once a deleted Function's revisions
 	// and route are gone, to drop what other parts keep for it.
 	OnDelete func(namespace, function string)
@@ -88,6 +92,7 @@ type Controller struct {
 	functions   *store.Typed[api.Function, *api.Function]
 	revisions   *store.Typed[api.Revision, *api.Revision]
 	queue       *queue
+	scaling     *scaling
 	gatewayPort string
 	synced      atomic.Bool
 
@@ -112,12 +117,18 @@ func New(opts Options) (*Controller, error) {
 	if port == "80" {
 		port = ""
 	}
+	cfg := autoscaler.DefaultConfig()
+	if opts.Autoscaler != nil {
+		cfg = *opts.Autoscaler
+	}
+	q := newQueue()
 	return &Controller{
+		scaling:     newScaling(cfg, opts.Log, q.Add),
 		opts:        opts,
 		log:         opts.Log.With("component", "controller"),
 		functions:   store.NewTyped[api.Function](opts.Store, store.Functions),
 		revisions:   store.NewTyped[api.Revision](opts.Store, store.Revisions),
-		queue:       newQueue(),
+		queue:       q,
 		gatewayPort: port,
 		fns:         map[string]*api.Function{},
 		revs:        map[string]*api.Revision{},
@@ -217,6 +228,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		}
 	})
+	wg.Go(func() { c.scaling.run(ctx) })
 	for range c.opts.Workers {
 		wg.Go(func() {
 			for {
@@ -321,16 +333,26 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		c.opts.Routes.Set(activator.Route{Namespace: ns, Function: name, Targets: targets})
 	}
 
-	// Keep instances for what is routed, and for the latest Revision so it
-	// can become ready; none for the rest.
+	// The autoscaler sizes what is routed, and the latest Revision so it
+	// can become ready; the rest has no instances.
+	scaleErr := map[string]string{}
 	for _, r := range revs {
-		want := 0
-		if (latest != nil && r.Name == latest.Name) || c.opts.Routes.Routed(ns, r.Name) {
-			want = fixedScale(r)
+		p := c.ensurePool(r)
+		if p == nil {
+			continue
 		}
-		if p := c.ensurePool(r); p != nil {
-			p.Scale(want)
+		routed := c.opts.Routes.Routed(ns, r.Name)
+		if !routed && (latest == nil || r.Name != latest.Name) {
+			c.scaling.untrack(ns, r.Name)
+			p.Scale(0)
+			continue
 		}
+		if err := c.scaling.track(r, p, routed); err != nil {
+			scaleErr[r.Name] = err.Error()
+		}
+	}
+	for name, msg := range scaleErr {
+		ready[name] = readiness{status: corev1.ConditionFalse, reason: "AutoscalingInvalid", message: msg}
 	}
 
 	for _, r := range revs {
@@ -408,22 +430,6 @@ func (c *Controller) cutRevision(ctx context.Context, fn *api.Function, revs []*
 	return created, "", nil
 }
 
-// fixedScale is the number of instances a routed Revision keeps until
-// the autoscaler sizes it: its min-scale or initial-scale, at least 1,
-// at most its max-scale.
-func fixedScale(r *api.Revision) int {
-	n := 1
-	for _, k := range []string{api.AnnotationMinScale, api.AnnotationInitialScale} {
-		if v, err := strconv.Atoi(r.Annotations[k]); err == nil && v > n {
-			n = v
-		}
-	}
-	if v, err := strconv.Atoi(r.Annotations[api.AnnotationMaxScale]); err == nil && v > 0 && n > v {
-		n = v
-	}
-	return n
-}
-
 // ensurePool returns the Revision's pool, creating it if needed; nil when
 // no provider can run it.
 func (c *Controller) ensurePool(r *api.Revision) *activator.Pool {
@@ -439,12 +445,14 @@ func (c *Controller) ensurePool(r *api.Revision) *activator.Pool {
 			Log:      c.opts.Log,
 			StopWait: c.opts.StopWait,
 			OnChange: func() { c.queue.Add(fnKey) },
+			OnPoke:   func() { c.scaling.poke(r.Namespace, r.Name) },
 		})
 	})
 }
 
 // dropPool stops a deleted Revision's instances and releases it.
 func (c *Controller) dropPool(r *api.Revision) {
+	c.scaling.untrack(r.Namespace, r.Name)
 	p := c.opts.Pools.Remove(r.Namespace, r.Name)
 	if p == nil {
 		return

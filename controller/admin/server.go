@@ -24,6 +24,7 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/autoscaler"
 	"github.com/wisp-faas/wisp/controller/store"
 	"github.com/wisp-faas/wisp/functions/modules"
 	"github.com/wisp-faas/wisp/internal/logs"
@@ -57,6 +58,9 @@ type Options struct {
 	Modules *modules.Store
 	// Logs holds the recent output of functions.
 	Logs *logs.Book
+	// Autoscaler, when set, checks a template's autoscaling annotations
+	// at deploy time, so that a bad one is a 422, not a failed revision.
+	Autoscaler *autoscaler.Config
 	// Profiling serves Go's pprof handlers under /debug/pprof/ (token required).
 	Profiling bool
 }
@@ -364,6 +368,21 @@ func (s *Server) decodeFunction(w http.ResponseWriter, r *http.Request) (*api.Fu
 	if fe := f.Validate(); fe != nil {
 		writeInvalid(w, api.KindFunction, f.Name, fe)
 		return nil, false
+	}
+	if s.opts.Autoscaler != nil {
+		spec := &f.Spec.Template.Spec
+		cc := int64(0)
+		if spec.ContainerConcurrency != nil {
+			cc = *spec.ContainerConcurrency
+		}
+		if spec.Wasm != nil {
+			cc = 1
+		}
+		if _, err := autoscaler.SpecFor(*s.opts.Autoscaler, f.Spec.Template.Metadata.Annotations, cc); err != nil {
+			writeStatus(w, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid,
+				fmt.Sprintf("function %q is invalid: %v", f.Name, err), []string{"spec.template.metadata.annotations"})
+			return nil, false
+		}
 	}
 	return f, true
 }

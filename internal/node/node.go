@@ -21,6 +21,7 @@ import (
 
 	"github.com/wisp-faas/wisp/activator"
 	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/autoscaler"
 	"github.com/wisp-faas/wisp/controller"
 	"github.com/wisp-faas/wisp/controller/admin"
 	"github.com/wisp-faas/wisp/controller/store"
@@ -46,6 +47,9 @@ type Config struct {
 	Log        *slog.Logger
 	// Profiling serves pprof on the admin API.
 	Profiling bool
+	// AutoscalerConfig is a config/autoscaler.yaml file; empty means
+	// Knative's defaults.
+	AutoscalerConfig string
 }
 
 // logLinesPerFunction is how many lines of output the node keeps per function.
@@ -66,6 +70,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer lock.Close()
+
+	asCfg := autoscaler.DefaultConfig()
+	if cfg.AutoscalerConfig != "" {
+		if asCfg, err = autoscaler.LoadConfig(cfg.AutoscalerConfig); err != nil {
+			return fmt.Errorf("--autoscaler-config: %w", err)
+		}
+	}
 
 	token, err := loadOrCreateToken(filepath.Join(cfg.DataDir, "token"))
 	if err != nil {
@@ -132,21 +143,23 @@ func Run(ctx context.Context, cfg Config) error {
 		GatewayURL: gatewayURL,
 		Log:        log,
 		OnDelete:   book.Forget,
+		Autoscaler: &asCfg,
 		Pin:        source.Pin,
 	})
 	if err != nil {
 		return err
 	}
 	adminSrv := admin.New(admin.Options{
-		Store:     st,
-		Token:     token,
-		Info:      admin.Info{Version: cfg.Version, GatewayURL: gatewayURL, AdminURL: adminURL, Domain: cfg.Domain},
-		Log:       log,
-		Gather:    reg,
-		Ready:     ctrl.Ready,
-		Modules:   mods,
-		Logs:      book,
-		Profiling: cfg.Profiling,
+		Store:      st,
+		Token:      token,
+		Info:       admin.Info{Version: cfg.Version, GatewayURL: gatewayURL, AdminURL: adminURL, Domain: cfg.Domain},
+		Log:        log,
+		Gather:     reg,
+		Ready:      ctrl.Ready,
+		Modules:    mods,
+		Logs:       book,
+		Profiling:  cfg.Profiling,
+		Autoscaler: &asCfg,
 	})
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))

@@ -61,6 +61,10 @@ type PoolOptions struct {
 	// QueueDepth bounds the requests held while no instance has
 	// capacity; 0 means DefaultQueueDepth.
 	QueueDepth int
+	// OnColdStart, when set, is called for every request that arrived
+	// while no instance was ready and was then served, with how long it
+	// waited for an instance.
+	OnColdStart func(wait time.Duration)
 }
 
 // Pool keeps the instances of one Revision and hands requests to them by
@@ -74,6 +78,7 @@ type Pool struct {
 	log        *slog.Logger
 	onChange   func()
 	onPoke     func()
+	onCold     func(time.Duration)
 	stopWait   time.Duration
 	capacity   int64 // per instance; 0 means unlimited
 	queueDepth int64
@@ -118,6 +123,9 @@ func NewPool(o PoolOptions) *Pool {
 	if o.OnPoke == nil {
 		o.OnPoke = nop
 	}
+	if o.OnColdStart == nil {
+		o.OnColdStart = func(time.Duration) {}
+	}
 	if o.QueueDepth <= 0 {
 		o.QueueDepth = DefaultQueueDepth
 	}
@@ -127,6 +135,7 @@ func NewPool(o PoolOptions) *Pool {
 		log:        o.Log.With("namespace", o.Revision.Namespace, "revision", o.Revision.Name),
 		onChange:   o.OnChange,
 		onPoke:     o.OnPoke,
+		onCold:     o.OnColdStart,
 		stopWait:   o.StopWait,
 		capacity:   instanceCapacity(o.Revision),
 		queueDepth: int64(o.QueueDepth),
@@ -421,7 +430,8 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.inFlight.Add(-1)
 		p.stats.change(time.Now(), -1)
 	}()
-	queued := false
+	queued, cold := false, false
+	arrived := time.Now()
 	defer func() {
 		if queued {
 			p.waiting.Add(-1)
@@ -438,6 +448,9 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				p.waiting.Add(-1)
 				queued = false
 			}
+			if cold {
+				p.onCold(time.Since(arrived))
+			}
 			m.inst.ServeHTTP(w, r)
 			p.release(m)
 			return
@@ -451,6 +464,7 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			queued = true
 			if p.Status().Ready == 0 {
+				cold = true
 				p.onPoke()
 			}
 		}
@@ -468,6 +482,9 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// Waiting returns the number of requests waiting for capacity.
+func (p *Pool) Waiting() int64 { return p.waiting.Load() }
 
 // Stats returns the average number of requests in the pool (being served
 // or waiting) since the last call, and how many arrived, then starts a

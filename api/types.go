@@ -198,6 +198,10 @@ type RevisionStatus struct {
 	ActualReplicas int32 `json:"actualReplicas"`
 	// DesiredReplicas is the number of instances the scaler wants.
 	DesiredReplicas int32 `json:"desiredReplicas"`
+	// PanicMode is true while the autoscaler reacts to a burst.
+	PanicMode bool `json:"panicMode,omitempty"`
+	// ScaleReason says why the autoscaler last changed the desired scale.
+	ScaleReason string `json:"scaleReason,omitempty"`
 }
 
 // FunctionList is a list of Functions.

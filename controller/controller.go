@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -77,6 +78,8 @@ type Options struct {
 	// Pin, when set, is called on every new Revision before it is stored,
 	// to pin what its source names (an OCI tag) to an immutable digest.
 	Pin func(ctx context.Context, rev *api.Revision) error
+	// Registry receives the scaling metrics; nil means none are exported.
+	Registry prometheus.Registerer
 	// Autoscaler is the autoscaling configuration (config/autoscaler.yaml);
 	// the zero value means Knative's defaults.
 	Autoscaler *autoscaler.Config
@@ -121,9 +124,13 @@ func New(opts Options) (*Controller, error) {
 	if opts.Autoscaler != nil {
 		cfg = *opts.Autoscaler
 	}
+	m, err := newMetrics(opts.Registry)
+	if err != nil {
+		return nil, err
+	}
 	q := newQueue()
 	return &Controller{
-		scaling:     newScaling(cfg, opts.Log, q.Add),
+		scaling:     newScaling(cfg, opts.Log, m, q.Add),
 		opts:        opts,
 		log:         opts.Log.With("component", "controller"),
 		functions:   store.NewTyped[api.Function](opts.Store, store.Functions),
@@ -446,6 +453,9 @@ func (c *Controller) ensurePool(r *api.Revision) *activator.Pool {
 			StopWait: c.opts.StopWait,
 			OnChange: func() { c.queue.Add(fnKey) },
 			OnPoke:   func() { c.scaling.poke(r.Namespace, r.Name) },
+			OnColdStart: func(wait time.Duration) {
+				c.scaling.coldStart(r.Namespace, r.Name, wait)
+			},
 		})
 	})
 }
@@ -554,6 +564,10 @@ func (c *Controller) updateRevisionStatus(ctx context.Context, r *api.Revision, 
 	next := r.Status
 	next.ObservedGeneration = r.Generation
 	next.DesiredReplicas, next.ActualReplicas = rd.desired, rd.actual
+	next.PanicMode, next.ScaleReason = false, ""
+	if d, ok := c.scaling.decision(r.Namespace, r.Name); ok {
+		next.PanicMode, next.ScaleReason = d.PanicMode, d.Reason
+	}
 	next.Conditions = mergeConditions(r.Status.Conditions, apis.Conditions{
 		{Type: api.ConditionReady, Status: rd.status, Reason: rd.reason, Message: rd.message},
 	})

@@ -23,6 +23,7 @@ const (
 type scaling struct {
 	cfg      autoscaler.Config
 	log      *slog.Logger
+	metrics  *metrics
 	onChange func(fnKey string) // a decision changed what status shows
 
 	mu   sync.Mutex
@@ -36,8 +37,8 @@ type scaled struct {
 	last  autoscaler.Decision
 }
 
-func newScaling(cfg autoscaler.Config, log *slog.Logger, onChange func(string)) *scaling {
-	return &scaling{cfg: cfg, log: log.With("component", "autoscaler"), onChange: onChange, revs: map[activator.RevisionKey]*scaled{}}
+func newScaling(cfg autoscaler.Config, log *slog.Logger, m *metrics, onChange func(string)) *scaling {
+	return &scaling{cfg: cfg, log: log.With("component", "autoscaler"), metrics: m, onChange: onChange, revs: map[activator.RevisionKey]*scaled{}}
 }
 
 // capacity is what one instance of r serves at once, for the autoscaler's
@@ -86,8 +87,17 @@ func (s *scaling) track(r *api.Revision, pool *activator.Pool, routed bool) erro
 // untrack stops autoscaling a Revision; its pool is scaled by the caller.
 func (s *scaling) untrack(namespace, name string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	_, ok := s.revs[activator.RevisionKey{Namespace: namespace, Name: name}]
 	delete(s.revs, activator.RevisionKey{Namespace: namespace, Name: name})
+	s.mu.Unlock()
+	if ok {
+		s.metrics.forget(namespace, name)
+	}
+}
+
+// coldStart records how long a request waited for a revision's first instance.
+func (s *scaling) coldStart(namespace, name string, wait time.Duration) {
+	s.metrics.coldStart.WithLabelValues(namespace, name).Observe(wait.Seconds())
 }
 
 // decision returns the last decision for a Revision, if it is tracked.
@@ -151,8 +161,20 @@ func (s *scaling) tick(now time.Time, decide bool) {
 	for key, sc := range all {
 		avg, arrivals := sc.pool.Stats(now)
 		sc.rev.Record(now, avg, arrivals)
+		ready := sc.pool.Status().Ready
 		if decide {
-			s.apply(key, sc, sc.rev.Scale(now, sc.pool.Status().Ready))
+			s.apply(key, sc, sc.rev.Scale(now, ready))
 		}
+		s.mu.Lock()
+		d := sc.last
+		s.mu.Unlock()
+		panicking := 0.0
+		if d.PanicMode {
+			panicking = 1
+		}
+		s.metrics.desired.WithLabelValues(key.Namespace, key.Name).Set(float64(d.DesiredScale))
+		s.metrics.ready.WithLabelValues(key.Namespace, key.Name).Set(float64(ready))
+		s.metrics.panic.WithLabelValues(key.Namespace, key.Name).Set(panicking)
+		s.metrics.queue.WithLabelValues(key.Namespace, key.Name).Set(float64(sc.pool.Waiting()))
 	}
 }

@@ -104,6 +104,13 @@ func describeFunction(t *table, f *api.Function, revs []api.Revision) {
 		r := &revs[i]
 		ready, reason := conditionColumns(r.Status.GetCondition(api.ConditionReady))
 		fmt.Fprintf(t.w, "  %s\tready=%s %s\tinstances=%d/%d\t%s\n", r.Name, ready, reason, r.Status.ActualReplicas, r.Status.DesiredReplicas, age(r.CreationTimestamp.Time))
+		if r.Status.ScaleReason != "" {
+			panic := ""
+			if r.Status.PanicMode {
+				panic = " [panic mode]"
+			}
+			fmt.Fprintf(t.w, "  \tlast scaling: %s%s\n", r.Status.ScaleReason, panic)
+		}
 	}
 	fmt.Fprintln(t.w)
 	fmt.Fprintln(t.w, "Conditions:")

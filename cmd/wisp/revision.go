@@ -100,6 +100,12 @@ func newRevisionDescribeCmd(g *globals) *cobra.Command {
 					t.line("Timeout", fmt.Sprintf("%ds", *r.Spec.TimeoutSeconds))
 				}
 				t.line("Instances", fmt.Sprintf("%d ready / %d desired", r.Status.ActualReplicas, r.Status.DesiredReplicas))
+				if r.Status.ScaleReason != "" {
+					t.line("Last scaling", r.Status.ScaleReason)
+				}
+				if r.Status.PanicMode {
+					t.line("Panic mode", "yes: reacting to a burst")
+				}
 				for _, c := range r.Status.Conditions {
 					t.line("Condition "+string(c.Type), fmt.Sprintf("%s %s %s", c.Status, c.Reason, c.Message))
 				}

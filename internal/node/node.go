@@ -144,6 +144,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:        log,
 		OnDelete:   book.Forget,
 		Autoscaler: &asCfg,
+		Registry:   reg,
 		Pin:        source.Pin,
 	})
 	if err != nil {

@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,5 +79,26 @@ func TestScaleToZeroAndBackWithNothingLost(t *testing.T) {
 	}
 	if d, _ := n.revisionInstances("echo-00001"); d < 1 {
 		t.Fatalf("desired %d after a burst from zero", d)
+	}
+
+	// What happened is visible: the revision's last decision, and the cold
+	// starts in the metrics.
+	if out := n.mustWisp("revision", "describe", "echo-00001"); !strings.Contains(out, "Last scaling") {
+		t.Fatalf("describe does not show the last scaling decision:\n%s", out)
+	}
+	resp, err := http.Get(n.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`wisp_revision_cold_start_seconds_count\{namespace="default",revision="echo-00001"\} (\d+)`).FindSubmatch(body)
+	if m == nil || string(m[1]) == "0" {
+		t.Fatalf("no cold starts in the metrics:\n%s", body)
+	}
+	for _, name := range []string{"wisp_revision_desired_instances", "wisp_revision_ready_instances", "wisp_revision_panic_mode", "wisp_revision_queue_depth", "wisp_gateway_requests_total"} {
+		if !strings.Contains(string(body), name+"{") {
+			t.Errorf("metric %s missing", name)
+		}
 	}
 }

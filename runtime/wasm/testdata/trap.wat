@@ -1,0 +1,4 @@
+;; trap is a WASI command that traps at once.
+(module
+  (memory (export "memory") 1)
+  (func (export "_start") unreachable))

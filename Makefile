@@ -15,15 +15,17 @@ all: build
 build: examples
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/wisp ./cmd/wisp
 
+## examples: the example functions — Wasm (Go reactor, Go/C/WAT wagi) and a process.
 examples:
 	$(GO) build -o $(BIN)/hello-process ./functions/examples/hello-process
+	GO=$(GO) ./functions/examples/build.sh $(BIN)
 
 ## run: build, start a node with the example function deployed, print how to call it.
 run: build
 	./scripts/run.sh
 
 ## test: every test — unit, race, end-to-end.
-test: tools lint
+test: tools lint examples
 	$(GO) test -count=1 -race $(RACE_PKGS)
 	$(GO) test -count=1 $(shell $(GO) list ./... | grep -v -e /activator -e /controller -e /runtime -e /internal -e /test/e2e)
 	$(GO) test -count=1 -timeout 15m ./test/e2e/...
@@ -46,8 +48,10 @@ fmt:
 GOBIN := $(shell $(GO) env GOPATH)/bin
 REGISTRY_VERSION := v3.1.2
 
-## tools: what the tests need beyond Go, installed when missing.
+## tools: what the tests need beyond Go, installed when missing (apt-get as root).
 tools:
+	@command -v runc >/dev/null || { echo "installing runc for the container runtime tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null; }
 	@command -v $(GO) >/dev/null || { echo "Go 1.26 is required: https://go.dev/dl/"; exit 1; }
 	@test -x $(GOBIN)/registry || { echo "installing the OCI registry (distribution $(REGISTRY_VERSION)) for the tests"; \
 		$(GO) install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION); }

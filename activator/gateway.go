@@ -137,7 +137,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	out := r.WithContext(ctx)
-	if m.path != r.URL.Path {
+	if m.path == r.URL.Path {
+		// Only the gateway says what prefix it removed.
+		r.Header.Del("X-Forwarded-Prefix")
+	} else {
 		prefix := strings.TrimSuffix(r.URL.Path, strings.TrimPrefix(m.path, "/"))
 		u := *r.URL
 		u.Path, u.RawPath = m.path, ""

@@ -34,11 +34,17 @@ type PoolStatus struct {
 	LastError string
 	// EverReady is true once any instance of the Revision was ready.
 	EverReady bool
+	// Crashing, when set, is the last crash an instance reported within
+	// crashMemory (a trap, a crash loop), even if instances are ready.
+	Crashing string
 	// SourceFailed is true when LastError comes from preparing the
 	// Revision's source (a missing executable, a module that does not
 	// compile), not from an instance.
 	SourceFailed bool
 }
+
+// crashMemory is how long a pool reports an instance's crash.
+const crashMemory = 5 * time.Minute
 
 // DefaultQueueDepth is how many requests a Pool holds while no instance
 // has capacity, before it answers 503 (Knative's activator breaker depth).
@@ -100,6 +106,8 @@ type Pool struct {
 	retryAt   time.Time // no start before this after a failure
 	retryT    *time.Timer
 	lastErr   string
+	crash     string
+	crashAt   time.Time
 	sourceErr bool
 	prepared  bool
 	everReady bool
@@ -170,6 +178,9 @@ func (p *Pool) Status() PoolStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := PoolStatus{Desired: p.desired, Starting: p.starting, LastError: p.lastErr, EverReady: p.everReady, SourceFailed: p.sourceErr}
+	if p.crash != "" && time.Since(p.crashAt) < crashMemory {
+		s.Crashing = p.crash
+	}
 	for _, m := range p.members {
 		if m.ready.Load() {
 			s.Ready++
@@ -316,10 +327,17 @@ func (p *Pool) prepare() error {
 func (p *Pool) observe(m *member, s runtime.State) {
 	m.ready.Store(s.Ready && !s.Gone)
 	p.mu.Lock()
-	if !s.Ready && s.Reason != "" {
+	switch {
+	case !s.Ready && s.Reason != "":
 		p.lastErr = s.Reason
-	} else if s.Ready {
+	case s.Ready:
 		p.lastErr = ""
+	}
+	if s.Reason != "" {
+		// An instance crashed (and restarts or is replaced), or lives on
+		// while its requests crash: say so for a while, even once
+		// instances are ready again.
+		p.crash, p.crashAt = s.Reason, time.Now()
 	}
 	p.broadcastLocked()
 	p.mu.Unlock()

@@ -495,6 +495,8 @@ func (c *Controller) readiness(r *api.Revision) readiness {
 	s := p.Status()
 	rd := readiness{desired: int32(s.Desired), actual: int32(s.Ready)}
 	switch {
+	case s.Ready > 0 && s.Crashing != "":
+		rd.status, rd.reason, rd.message = corev1.ConditionTrue, "InstancesCrashing", s.Crashing
 	case s.Ready > 0:
 		rd.status = corev1.ConditionTrue
 	case s.LastError != "":

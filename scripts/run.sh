@@ -21,7 +21,7 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 
-bin/wisp service create hello --force --exec "$PWD/bin/hello-process" -e GREETING=Hello
+bin/wisp service create hello --force --wasm bin/hello-go-reactor.wasm -e GREETING=Hello
 
 gateway=$(sed -n 's/.*"gatewayURL": "\(.*\)".*/\1/p' "$DATA_DIR/node.json")
 domain=$(sed -n 's/.*"domain": "\(.*\)".*/\1/p' "$DATA_DIR/node.json")

@@ -29,6 +29,7 @@ import (
 	"github.com/wisp-faas/wisp/internal/adminclient"
 	"github.com/wisp-faas/wisp/internal/logs"
 	"github.com/wisp-faas/wisp/runtime/process"
+	"github.com/wisp-faas/wisp/runtime/wasm"
 )
 
 // Config configures a node. Zero values are not defaults: cmd/wisp
@@ -128,6 +129,16 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Debug("function output", "namespace", rev.Namespace, "revision", rev.Name, "instance", instance, "stream", stream, "line", line)
 	}
 
+	wasmProvider, err := wasm.New(ctx, wasm.Options{
+		Load:     source.Load,
+		CacheDir: filepath.Join(cfg.DataDir, "wasm"),
+		Logger:   log,
+		LogSink:  logSink,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the Wasm runtime: %w", err)
+	}
+
 	routes := activator.NewRoutes(cfg.Domain)
 	pools := activator.NewPools()
 	gw, err := activator.NewGateway(routes, pools, log, reg)
@@ -135,10 +146,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	ctrl, err := controller.New(controller.Options{
-		Store:      st,
-		Routes:     routes,
-		Pools:      pools,
-		Providers:  controller.Providers{Process: process.New(process.Options{Logger: log, LogSink: logSink})},
+		Store:  st,
+		Routes: routes,
+		Pools:  pools,
+		Providers: controller.Providers{
+			Process: process.New(process.Options{Logger: log, LogSink: logSink}),
+			Wasm:    wasmProvider,
+		},
 		Domain:     cfg.Domain,
 		GatewayURL: gatewayURL,
 		Log:        log,
@@ -202,6 +216,10 @@ func Run(ctx context.Context, cfg Config) error {
 	stopRun()
 	<-ctrlDone
 	pools.CloseAll(sctx)
+	// Only once no instance runs may compiled modules go.
+	if err := wasmProvider.Close(sctx); err != nil {
+		log.Warn("closing the Wasm runtime", "error", err)
+	}
 	if err := adminHTTP.Shutdown(sctx); err != nil {
 		log.Warn("admin API shutdown", "error", err)
 	}

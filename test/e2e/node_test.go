@@ -24,6 +24,9 @@ import (
 type bins struct {
 	wisp string
 	echo string
+	// dir holds the example Wasm modules too: hello-go-reactor.wasm,
+	// hello-go-wagi.wasm, hello-c-wagi.wasm, hello-wat.wasm.
+	dir string
 }
 
 var built struct {
@@ -41,13 +44,18 @@ func buildAll(t *testing.T) bins {
 			built.err = err
 			return
 		}
-		b := bins{wisp: filepath.Join(dir, "wisp"), echo: filepath.Join(dir, "echo")}
+		b := bins{wisp: filepath.Join(dir, "wisp"), echo: filepath.Join(dir, "echo"), dir: dir}
 		for _, job := range [][2]string{{b.wisp, "../../cmd/wisp"}, {b.echo, "./testdata/echo"}} {
 			cmd := exec.Command("go", "build", "-o", job[0], job[1])
 			if out, err := cmd.CombinedOutput(); err != nil {
 				built.err = fmt.Errorf("go build %s: %v\n%s", job[1], err, out)
 				return
 			}
+		}
+		cmd := exec.Command("../../functions/examples/build.sh", dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("building the example Wasm functions: %v\n%s", err, out)
+			return
 		}
 		built.bins = b
 	})

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,11 +70,12 @@ func (e *earlyExit) portTaken() bool {
 
 // child is one OS process of an instance.
 type child struct {
-	cmd     *exec.Cmd
-	pid     int
-	port    int
-	started time.Time
-	stderr  *tail
+	cmd       *exec.Cmd
+	pid       int
+	port      int
+	readiness string // the HTTP path probed; empty: a TCP probe
+	started   time.Time
+	stderr    *tail
 
 	// exited is closed once the process was reaped, the rest of its
 	// process group killed and its output read.
@@ -111,22 +114,32 @@ func (i *instance) launch(ctx context.Context) (*child, error) {
 // spawn starts the process listening on port, in a process group of its
 // own, with its output going to the log sink.
 func (i *instance) spawn(port int) (*child, error) {
-	src := i.rev.Spec.Process
+	prog, err := i.program(port)
+	if err != nil {
+		return nil, err
+	}
+	cleanup := func() {
+		if prog.Cleanup != nil {
+			prog.Cleanup()
+		}
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
+		cleanup()
 		return nil, fmt.Errorf("creating stdout pipe: %w", err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
+		cleanup()
 		return nil, fmt.Errorf("creating stderr pipe: %w", err)
 	}
 	cmd := &exec.Cmd{
-		Path:        i.path,
-		Args:        append([]string{src.Command}, src.Args...),
-		Dir:         src.WorkingDir,
-		Env:         i.p.environ(i.rev, port),
+		Path:        prog.Path,
+		Args:        prog.Args,
+		Dir:         prog.Dir,
+		Env:         prog.Env,
 		Stdout:      outW, // an *os.File goes to the child as is: Wait
 		Stderr:      errW, // does not wait for the pipes to drain
 		SysProcAttr: processGroupAttr(),
@@ -137,15 +150,17 @@ func (i *instance) spawn(port int) (*child, error) {
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return nil, fmt.Errorf("starting %s: %w", i.path, err)
+		cleanup()
+		return nil, fmt.Errorf("starting %s: %w", prog.Path, err)
 	}
 	c := &child{
-		cmd:     cmd,
-		pid:     cmd.Process.Pid,
-		port:    port,
-		started: time.Now(),
-		stderr:  &tail{},
-		exited:  make(chan struct{}),
+		cmd:       cmd,
+		pid:       cmd.Process.Pid,
+		port:      port,
+		readiness: prog.ReadinessPath,
+		started:   time.Now(),
+		stderr:    &tail{},
+		exited:    make(chan struct{}),
 	}
 	var readers sync.WaitGroup
 	readers.Go(func() { i.readLines(outR, "stdout", nil) })
@@ -153,6 +168,7 @@ func (i *instance) spawn(port int) (*child, error) {
 	go func() {
 		_ = cmd.Wait() // the status is in cmd.ProcessState
 		killGroup(cmd.Process)
+		cleanup() // may end what still holds the output pipes
 		drained := make(chan struct{})
 		go func() { readers.Wait(); close(drained) }()
 		select {
@@ -170,12 +186,35 @@ func (i *instance) spawn(port int) (*child, error) {
 	return c, nil
 }
 
+// program returns what to run for a process listening on port: the
+// Revision's executable, or what the Launcher says.
+func (i *instance) program(port int) (*Cmd, error) {
+	if l := i.p.opts.Launcher; l != nil {
+		prog, err := l.Command(i.rev, i.id, port, contractEnv(nil, i.rev, port))
+		if err != nil {
+			return nil, err
+		}
+		if prog.Env == nil {
+			prog.Env = i.p.baseEnv
+		}
+		return prog, nil
+	}
+	src := i.rev.Spec.Process
+	return &Cmd{
+		Path:          i.path,
+		Args:          append([]string{src.Command}, src.Args...),
+		Dir:           src.WorkingDir,
+		Env:           i.p.environ(i.rev, port),
+		ReadinessPath: i.readinessPath,
+	}, nil
+}
+
 // awaitReady probes c until it answers, exits, Options.ReadyTimeout
 // passes or ctx ends. In the last two cases it kills c.
 func (i *instance) awaitReady(ctx context.Context, c *child) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, i.p.opts.ReadyTimeout, errReadyTimeout)
 	defer cancel()
-	url := fmt.Sprintf("http://127.0.0.1:%d%s", c.port, i.readinessPath)
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", c.port, c.readiness)
 	// Probe at once, then after 1ms, doubling up to ProbeInterval: most
 	// servers listen within a few milliseconds of starting.
 	wait := time.Millisecond
@@ -184,7 +223,13 @@ func (i *instance) awaitReady(ctx context.Context, c *child) error {
 	defer timer.Stop()
 	lastStatus := 0
 	for {
-		status, err := i.p.probe(ctx, url)
+		var status int
+		var err error
+		if c.readiness == "" {
+			status, err = probeTCP(ctx, c.port)
+		} else {
+			status, err = i.p.probe(ctx, url)
+		}
 		if err == nil && status < http.StatusInternalServerError {
 			return nil
 		}
@@ -205,7 +250,7 @@ func (i *instance) awaitReady(ctx context.Context, c *child) error {
 			msg := fmt.Sprintf("did not answer on $PORT (%d) within %s; it must listen on 127.0.0.1:$PORT (or 0.0.0.0)",
 				c.port, i.p.opts.ReadyTimeout)
 			if lastStatus != 0 {
-				msg += fmt.Sprintf(" and answer GET %s with a status below 500 (it answered %d)", i.readinessPath, lastStatus)
+				msg += fmt.Sprintf(" and answer GET %s with a status below 500 (it answered %d)", c.readiness, lastStatus)
 			}
 			if l := c.stderr.last(1); len(l) > 0 {
 				msg += "; its last line on stderr: " + l[0]
@@ -239,6 +284,21 @@ func (p *Provider) probe(ctx context.Context, url string) (int, error) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// probeTCP connects to 127.0.0.1:port and hangs up: the readiness
+// probe of a program that gave no HTTP path. A connection counts as
+// status 200.
+func probeTCP(ctx context.Context, port int) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return 0, err
+	}
+	conn.Close()
+	return http.StatusOK, nil
 }
 
 // readLines passes each line read from f to the log sink, and keeps it in

@@ -7,6 +7,8 @@
 // small, explicit environment, probing it until it answers, forwarding
 // requests to it, capturing its output, restarting it with backoff when it
 // crashes, and ending it (SIGTERM, a grace period, SIGKILL) when stopped.
+// Another runtime reuses all of this for a program of its own through
+// Options.Launcher: runtime/container runs `runc run` that way.
 //
 // It must not decide how many instances run (the autoscaler does), choose
 // an instance for a request, retry or buffer requests (the activator does),

@@ -64,7 +64,10 @@ func (p *Provider) newInstance(rev *api.Revision, path string, notify func(runti
 		notify = func(runtime.State) {}
 	}
 	id := rev.Name + "-" + strconv.FormatUint(p.seq.Add(1), 10)
-	readiness := rev.Spec.Process.ReadinessPath
+	var readiness string
+	if src := rev.Spec.Process; src != nil {
+		readiness = src.ReadinessPath
+	}
 	if readiness == "" {
 		readiness = "/"
 	} else if !strings.HasPrefix(readiness, "/") {

@@ -77,6 +77,10 @@ type Options struct {
 	// logs each line at Info on Logger with the attributes function,
 	// revision, instance and stream.
 	LogSink func(rev *api.Revision, instanceID, stream, line string)
+
+	// Launcher, when set, runs what it returns for every instance in
+	// place of spec.process. See Launcher.
+	Launcher Launcher
 }
 
 // Provider runs Revisions whose source is an executable on the node. It
@@ -155,7 +159,13 @@ func setDefault(d *time.Duration, def time.Duration) {
 // executable regular file, and remembers where it is. A bare name (no
 // slash) is looked up on the node's PATH; a relative path is taken
 // relative to the working directory, which must then be set.
+//
+// With Options.Launcher set, Prepare checks nothing: the Launcher's owner
+// prepares the Revision's source.
 func (p *Provider) Prepare(ctx context.Context, rev *api.Revision) error {
+	if p.opts.Launcher != nil {
+		return nil
+	}
 	path, err := resolveCommand(rev)
 	if err != nil {
 		return err
@@ -184,6 +194,9 @@ func (p *Provider) Start(ctx context.Context, rev *api.Revision, notify func(run
 	p.mu.Lock()
 	path, ok := p.commands[revKey(rev)]
 	p.mu.Unlock()
+	if p.opts.Launcher != nil {
+		ok = true // the Launcher says what runs, at each start
+	}
 	if !ok { // Start without Prepare, or after Release.
 		var err error
 		if path, err = resolveCommand(rev); err != nil {
@@ -195,6 +208,9 @@ func (p *Provider) Start(ctx context.Context, rev *api.Revision, notify func(run
 	c, err := i.launch(ctx)
 	if err != nil {
 		i.stopCancel()
+		if l := p.opts.Launcher; l != nil {
+			return nil, fmt.Errorf("revision %s: %s: %w", rev.Name, l.Describe(rev), err)
+		}
 		return nil, fmt.Errorf("revision %s: process %s: %w", rev.Name, rev.Spec.Process.Command, err)
 	}
 	i.log.Info("instance ready", "port", c.port, "pid", c.pid, "startup", time.Since(begin))
@@ -282,7 +298,14 @@ func unwrapPath(err error) error {
 // the node's PATH, HOME, LANG and TZ, then the Revision's env, then the
 // runtime contract's variables, each later one overriding an earlier one.
 func (p *Provider) environ(rev *api.Revision, port int) []string {
-	env := make([]string, 0, len(p.baseEnv)+len(rev.Spec.Env)+4)
+	return contractEnv(p.baseEnv, rev, port)
+}
+
+// contractEnv returns base, then rev's env, then the runtime contract's
+// variables for a process listening on port, each later one overriding
+// an earlier one.
+func contractEnv(base []string, rev *api.Revision, port int) []string {
+	env := make([]string, 0, len(base)+len(rev.Spec.Env)+4)
 	at := make(map[string]int, cap(env))
 	set := func(k, v string) {
 		if k == "" {
@@ -295,7 +318,7 @@ func (p *Provider) environ(rev *api.Revision, port int) []string {
 		at[k] = len(env)
 		env = append(env, k+"="+v)
 	}
-	for _, kv := range p.baseEnv {
+	for _, kv := range base {
 		k, v, _ := strings.Cut(kv, "=")
 		set(k, v)
 	}

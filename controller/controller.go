@@ -49,7 +49,7 @@ func (p Providers) For(rev *api.Revision) (runtime.Provider, error) {
 	case s.Container != nil && p.Container != nil:
 		return p.Container, nil
 	case s.Container != nil:
-		return nil, fmt.Errorf("this node cannot run container images (%s) yet; deploy the server as a process with --exec, or as a Wasm module with --wasm", s.Container.Image)
+		return nil, fmt.Errorf("this node cannot run container images (%s); deploy the server as a process with --exec, or as a Wasm module with --wasm", s.Container.Image)
 	case s.Wasm != nil:
 		return nil, errors.New("this node has no WebAssembly runtime")
 	case s.Process != nil:

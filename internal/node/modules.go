@@ -9,22 +9,34 @@ import (
 	"github.com/wisp-faas/wisp/api"
 	"github.com/wisp-faas/wisp/functions/modules"
 	"github.com/wisp-faas/wisp/functions/oci"
+	"github.com/wisp-faas/wisp/runtime/container"
 )
 
 // moduleSource finds the bytes of a revision's Wasm module: uploaded
-// modules by digest from the store, OCI modules pulled (once) into it.
+// modules by digest from the store, OCI modules pulled (once) into it; and
+// pins what a new revision's source names to a digest.
 type moduleSource struct {
 	store    *modules.Store
 	indexDir string
+	images   *container.Provider
 }
 
 func (m *moduleSource) options(w *api.WasmSource, policy oci.PullPolicy) oci.Options {
 	return oci.Options{PlainHTTP: w.PlainHTTP, Cache: m.store, IndexDir: m.indexDir, Policy: policy}
 }
 
-// Pin rewrites an OCI module reference of a new revision to the digest
-// its tag names now, so the revision never changes under a moved tag.
+// Pin rewrites the OCI reference of a new revision's module or image to
+// the digest its tag names now, so the revision never changes under a
+// moved tag.
 func (m *moduleSource) Pin(ctx context.Context, rev *api.Revision) error {
+	if c := rev.Spec.Container; c != nil && m.images != nil {
+		pinned, err := m.images.Resolve(ctx, c.Image)
+		if err != nil {
+			return fmt.Errorf("resolving image %s: %w", c.Image, err)
+		}
+		c.Image = pinned
+		return nil
+	}
 	w := rev.Spec.Wasm
 	if w == nil || !strings.HasPrefix(w.Module, "oci://") {
 		return nil

@@ -28,6 +28,7 @@ import (
 	"github.com/wisp-faas/wisp/functions/modules"
 	"github.com/wisp-faas/wisp/internal/adminclient"
 	"github.com/wisp-faas/wisp/internal/logs"
+	"github.com/wisp-faas/wisp/runtime/container"
 	"github.com/wisp-faas/wisp/runtime/process"
 	"github.com/wisp-faas/wisp/runtime/wasm"
 )
@@ -139,6 +140,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("starting the Wasm runtime: %w", err)
 	}
 
+	containers := container.New(container.Options{
+		Dir:     filepath.Join(cfg.DataDir, "containers"),
+		Process: process.Options{Logger: log, LogSink: logSink},
+	})
+	source.images = containers
+
 	routes := activator.NewRoutes(cfg.Domain)
 	pools := activator.NewPools()
 	gw, err := activator.NewGateway(routes, pools, log, reg)
@@ -150,8 +157,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Routes: routes,
 		Pools:  pools,
 		Providers: controller.Providers{
-			Process: process.New(process.Options{Logger: log, LogSink: logSink}),
-			Wasm:    wasmProvider,
+			Process:   process.New(process.Options{Logger: log, LogSink: logSink}),
+			Wasm:      wasmProvider,
+			Container: containers,
 		},
 		Domain:     cfg.Domain,
 		GatewayURL: gatewayURL,

@@ -1,4 +1,5 @@
-// Package functions holds what users build functions with: example
-// functions (functions/examples), and later the guest SDKs and the
-// packaging tools (build, OCI push and pull).
+// Package functions holds what users build and ship functions with: the
+// Go guest SDK (functions/sdk/go/wisp), example functions
+// (functions/examples), the content-addressed module store
+// (functions/modules) and OCI distribution with ORAS (functions/oci).
 package functions

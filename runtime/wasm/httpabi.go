@@ -164,7 +164,10 @@ func (i *instance) serveReactor(ctx context.Context, w http.ResponseWriter, r *h
 	switch {
 	case interrupted && err != nil, i.mod.IsClosed() && isContextExit(err):
 		i.ended(w, c.ctx, false)
-		i.end(fmt.Sprintf("interrupted: %v", context.Cause(c.ctx)))
+		// Interrupted mid-call, the instance cannot be trusted again, but
+		// nothing crashed: replace it without reporting a reason.
+		i.log.Debug("instance discarded: its request was interrupted", "cause", context.Cause(c.ctx))
+		i.end("")
 		return
 	case err != nil:
 		what := err.Error()
@@ -203,7 +206,8 @@ func (i *instance) serveReactor(ctx context.Context, w http.ResponseWriter, r *h
 		resp.write(w, r.Method == http.MethodHead)
 	}
 	if interrupted { // the deadline passed just as the guest returned
-		i.end("interrupted after answering")
+		i.log.Debug("instance discarded: interrupted after answering")
+		i.end("")
 	}
 }
 

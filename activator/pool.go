@@ -264,6 +264,7 @@ func (p *Pool) start() {
 		backoff := min(startBackoffMin<<min(p.failures-1, 16), startBackoffMax)
 		p.retryAt = time.Now().Add(backoff)
 		p.lastErr = err.Error()
+		p.broadcastLocked() // waiting requests learn of the failure
 		p.log.Warn("instance failed to start", "error", err, "failures", p.failures, "retry_in", backoff)
 		p.reconcileLocked()
 		p.mu.Unlock()
@@ -471,6 +472,13 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			m.inst.ServeHTTP(w, r)
 			p.release(m)
+			return
+		}
+		if s := p.Status(); s.Ready == 0 && s.Starting == 0 && s.LastError != "" && s.Desired > 0 {
+			// The last start failed and the next is not due yet: say why
+			// now rather than hold the request until its deadline.
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s has no instance: %s", p.rev.Name, s.LastError))
 			return
 		}
 		if !queued {

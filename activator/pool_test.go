@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,5 +147,24 @@ func TestScaleDownAndCloseStopInstances(t *testing.T) {
 	p.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Fatalf("closed pool answered %d, want 503", rec.Code)
+	}
+}
+
+func TestRequestsFailFastWhenStartsFail(t *testing.T) {
+	prov := &slowProvider{}
+	prov.failures.Store(1000)
+	p := NewPool(PoolOptions{Revision: testRevision(), Provider: prov, Log: slog.New(slog.DiscardHandler), StopWait: time.Second})
+	defer p.Close(context.Background())
+	p.Scale(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	begin := time.Now()
+	rec := httptest.NewRecorder()
+	p.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "exited with status 1") {
+		t.Fatalf("status %d body %q, want 503 with the start error", rec.Code, rec.Body.String())
+	}
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Fatalf("took %v to fail, want at once", took)
 	}
 }

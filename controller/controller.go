@@ -335,7 +335,13 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		}
 	}
 
-	targets, statusTraffic, routeErr := c.resolveTraffic(fn, revs, latestReady)
+	// Until some revision has been ready, @latest goes to the latest one
+	// created, so that the first requests wait for it instead of failing.
+	latestTarget := latestReady
+	if latestTarget == "" && latest != nil {
+		latestTarget = latest.Name
+	}
+	targets, statusTraffic, routeErr := c.resolveTraffic(fn, revs, latestTarget)
 	if routeErr == "" {
 		c.opts.Routes.Set(activator.Route{Namespace: ns, Function: name, Targets: targets})
 	}
@@ -618,6 +624,9 @@ func (c *Controller) updateFunctionStatus(ctx context.Context, fn *api.Function,
 		}
 	}
 	routes := apis.Condition{Type: api.ConditionRoutesReady, Status: corev1.ConditionTrue}
+	if routeErr == "" && latestReady == "" {
+		routeErr = "no revision is ready yet; requests wait for the latest one"
+	}
 	if routeErr != "" {
 		routes.Status, routes.Reason, routes.Message = corev1.ConditionUnknown, "TrafficNotResolved", routeErr
 		if strings.HasPrefix(routeErr, "spec.traffic") || config.Status == corev1.ConditionFalse {

@@ -28,6 +28,14 @@ func TestFunctionLifecycle(t *testing.T) {
 	if r.Revision != "echo-00001" || r.Message != "one" || r.Service != "echo" || r.Path != "/hello" {
 		t.Fatalf("by host: %+v", r)
 	}
+	// What the instance wrote is the function's log.
+	eventually(t, 5*time.Second, func() string {
+		if out := n.mustWisp("logs", "echo"); !strings.Contains(out, "echo-00001") || !strings.Contains(out, "stderr: served /hello") {
+			return "wisp logs does not show the function's output: " + out
+		}
+		return ""
+	})
+
 	r = n.callEcho("", "/fn/default/echo/a/b")
 	if r.Revision != "echo-00001" || r.Path != "/a/b" || r.Prefix != "/fn/default/echo" {
 		t.Fatalf("by path: %+v", r)

@@ -48,6 +48,14 @@ func TestWasmFunctionsOfEachABI(t *testing.T) {
 
 	_, errOut, code := n.wisp("service", "create", "notwasm", "--wasm", b.echo)
 	oneLine(t, "not a module", errOut, code, "not a WebAssembly")
+
+	// A module that does not compile fails its revision with wazero's words.
+	bad := filepath.Join(t.TempDir(), "bad.wasm")
+	if err := os.WriteFile(bad, []byte("\x00asm\x01\x00\x00\x00\xff\x00"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = n.wisp("service", "create", "bad", "--wasm", bad, "--wait-timeout", "20s")
+	oneLine(t, "module that does not compile", errOut, code, "SourceFailed", "section")
 }
 
 // TestWasmFromOCIRegistryIsPinned pulls a module from a real registry and

@@ -1,6 +1,7 @@
 // Command echo is the process function of the end-to-end tests. It
 // answers every request with a JSON object of what it saw: its revision,
-// MESSAGE from its environment, the request's path and host. With
+// MESSAGE from its environment, the request's path and host; and logs
+// "served PATH" to stderr. START_DELAY (a Go duration) delays listening. With
 // EXIT_AT_START set it writes that to stderr and exits 1 at once.
 package main
 
@@ -9,14 +10,19 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 )
 
 func main() {
+	if d, err := time.ParseDuration(os.Getenv("START_DELAY")); err == nil {
+		time.Sleep(d)
+	}
 	if msg := os.Getenv("EXIT_AT_START"); msg != "" {
 		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(1)
 	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(os.Stderr, "served", r.URL.Path)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{
 			"revision": os.Getenv("K_REVISION"),

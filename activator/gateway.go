@@ -2,7 +2,6 @@ package activator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wisp-faas/wisp/runtime"
 )
 
 // Pools holds the Pool of every Revision that has one.
@@ -110,7 +110,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	begin := time.Now()
 	m, ok := g.routes.lookup(r)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf(
+		runtime.WriteError(w, http.StatusNotFound, fmt.Sprintf(
 			"no function serves host %q or path %q; call /fn/<namespace>/<name>/ or use the host <name>.<namespace>.<domain>", r.Host, r.URL.Path))
 		return
 	}
@@ -118,15 +118,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rev, ok := rt.pick(m.tag, randInt64N)
 	if !ok {
 		if m.tag != "" {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("function %s/%s has no tag %q", rt.Namespace, rt.Function, m.tag))
+			runtime.WriteError(w, http.StatusNotFound, fmt.Sprintf("function %s/%s has no tag %q", rt.Namespace, rt.Function, m.tag))
 		} else {
-			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("function %s/%s has no ready revision yet; see 'wisp service describe %s -n %s'", rt.Namespace, rt.Function, rt.Function, rt.Namespace))
+			runtime.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("function %s/%s has no ready revision yet; see 'wisp service describe %s -n %s'", rt.Namespace, rt.Function, rt.Function, rt.Namespace))
 		}
 		return
 	}
 	pool := g.pools.Get(rt.Namespace, rev)
 	if pool == nil {
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s of function %s/%s is not running", rev, rt.Namespace, rt.Function))
+		runtime.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s of function %s/%s is not running", rev, rt.Namespace, rt.Function))
 		return
 	}
 
@@ -152,7 +152,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	pool.ServeHTTP(sw, out)
 	if sw.code == 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		writeError(sw, http.StatusGatewayTimeout, fmt.Sprintf("function %s/%s did not answer within its timeout", rt.Namespace, rt.Function))
+		runtime.WriteError(sw, http.StatusGatewayTimeout, fmt.Sprintf("function %s/%s did not answer within its timeout", rt.Namespace, rt.Function))
 	}
 	code := sw.code
 	if code == 0 {
@@ -191,11 +191,3 @@ func (s *statusWriter) Flush() {
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// writeError answers with a JSON body {"error": msg}.
-func writeError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}

@@ -459,7 +459,7 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for {
 		m, wait, closed := p.pick()
 		if closed {
-			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s is shutting down", p.rev.Name))
+			runtime.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s is shutting down", p.rev.Name))
 			return
 		}
 		if m != nil {
@@ -478,14 +478,14 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// The last start failed and the next is not due yet: say why
 			// now rather than hold the request until its deadline.
 			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s has no instance: %s", p.rev.Name, s.LastError))
+			runtime.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s has no instance: %s", p.rev.Name, s.LastError))
 			return
 		}
 		if !queued {
 			if p.waiting.Add(1) > p.queueDepth {
 				p.waiting.Add(-1)
 				w.Header().Set("Retry-After", "1")
-				writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s is overloaded: %d requests are already waiting", p.rev.Name, p.queueDepth))
+				runtime.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s is overloaded: %d requests are already waiting", p.rev.Name, p.queueDepth))
 				return
 			}
 			queued = true
@@ -503,7 +503,7 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} else if s.Ready == 0 {
 				msg = fmt.Sprintf("no instance of revision %s became ready in time", p.rev.Name)
 			}
-			writeError(w, http.StatusGatewayTimeout, msg)
+			runtime.WriteError(w, http.StatusGatewayTimeout, msg)
 			return
 		}
 	}

@@ -2,7 +2,6 @@ package process
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -134,7 +133,7 @@ func (i *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			state = "stopping"
 		}
 		msg := fmt.Sprintf("instance %s of revision %s is %s; send the request to a ready instance", i.id, i.rev.Name, state)
-		writeError(w, http.StatusServiceUnavailable, msg)
+		runtime.WriteError(w, http.StatusServiceUnavailable, msg)
 		return
 	}
 	i.inflight.Add(1)
@@ -157,12 +156,12 @@ func (i *instance) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	ctx := r.Context()
 	switch {
 	case errors.Is(context.Cause(ctx), errRequestTimeout):
-		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf(
+		runtime.WriteError(w, http.StatusGatewayTimeout, fmt.Sprintf(
 			"revision %s did not answer within its timeout of %s; make it answer sooner or raise spec.timeoutSeconds",
 			i.rev.Name, i.timeout))
 		return
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf(
+		runtime.WriteError(w, http.StatusGatewayTimeout, fmt.Sprintf(
 			"revision %s did not answer before the request's deadline", i.rev.Name))
 		return
 	case errors.Is(ctx.Err(), context.Canceled):
@@ -170,21 +169,9 @@ func (i *instance) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	default:
 		i.log.Warn("forwarding to the process failed", "error", err)
 	}
-	writeError(w, http.StatusBadGateway, fmt.Sprintf(
+	runtime.WriteError(w, http.StatusBadGateway, fmt.Sprintf(
 		"instance %s of revision %s did not answer: %v; its output may say why ('wisp logs %s -n %s')",
 		i.id, i.rev.Name, err, functionName(i.rev), i.rev.Namespace))
-}
-
-// writeError answers with status and a JSON body {"error": msg}.
-func writeError(w http.ResponseWriter, status int, msg string) {
-	body, _ := json.Marshal(struct {
-		Error string `json:"error"`
-	}{msg})
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
 }
 
 // Stop stops taking requests, waits until those in flight finish or ctx

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	wapi "github.com/tetratelabs/wazero/api"
+	"github.com/wisp-faas/wisp/runtime"
 )
 
 // The http ABI, version 1: see docs/abi.md.
@@ -175,7 +176,7 @@ func (i *instance) serveReactor(ctx context.Context, w http.ResponseWriter, r *h
 			what = fmt.Sprintf("the guest exited with code %d", code)
 		}
 		what = firstLine(what)
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s failed: %s", i.m.rev.Name, what))
+		runtime.WriteError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s failed: %s", i.m.rev.Name, what))
 		i.end(i.crashed(what))
 		return
 	}
@@ -201,7 +202,7 @@ func (i *instance) serveReactor(ctx context.Context, w http.ResponseWriter, r *h
 	}
 	if c.err != nil {
 		i.log.Warn("bad response from the guest", "error", c.err)
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s answered badly: %v", i.m.rev.Name, c.err))
+		runtime.WriteError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s answered badly: %v", i.m.rev.Name, c.err))
 	} else {
 		resp.write(w, r.Method == http.MethodHead)
 	}

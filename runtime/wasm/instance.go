@@ -3,7 +3,6 @@ package wasm
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,17 +88,17 @@ func (i *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	lim := &i.m.limits
 	if r.ContentLength > lim.maxBody {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+		runtime.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
 			"request body of %d bytes is larger than the %d bytes revision %s accepts (wasm.maxRequestBodyBytes)", r.ContentLength, lim.maxBody, i.m.rev.Name))
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, lim.maxBody+1))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
+		runtime.WriteError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
 		return
 	}
 	if int64(len(body)) > lim.maxBody {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+		runtime.WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
 			"request body is larger than the %d bytes revision %s accepts (wasm.maxRequestBodyBytes)", lim.maxBody, i.m.rev.Name))
 		return
 	}
@@ -132,7 +131,7 @@ func (i *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (i *instance) unavailable(w http.ResponseWriter) {
-	writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("instance %s of revision %s is stopped", i.id, i.m.rev.Name))
+	runtime.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("instance %s of revision %s is stopped", i.id, i.m.rev.Name))
 }
 
 // ended answers a request whose context ended before the guest answered,
@@ -144,15 +143,15 @@ func (i *instance) ended(w http.ResponseWriter, ctx context.Context, waiting boo
 	}
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errStopped):
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("instance %s of revision %s was stopped %s", i.id, i.m.rev.Name, when))
+		runtime.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("instance %s of revision %s was stopped %s", i.id, i.m.rev.Name, when))
 	case errors.Is(cause, context.Canceled):
-		writeError(w, http.StatusServiceUnavailable, "the request was cancelled "+when)
+		runtime.WriteError(w, http.StatusServiceUnavailable, "the request was cancelled "+when)
 	default:
 		limit := "the request's deadline"
 		if i.m.limits.timeout > 0 && errors.Is(cause, errRequestTimeout) {
 			limit = fmt.Sprintf("its timeout of %s (spec.timeoutSeconds)", i.m.limits.timeout)
 		}
-		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("revision %s did not answer within %s: the deadline passed %s", i.m.rev.Name, limit, when))
+		runtime.WriteError(w, http.StatusGatewayTimeout, fmt.Sprintf("revision %s did not answer within %s: the deadline passed %s", i.m.rev.Name, limit, when))
 	}
 }
 
@@ -319,16 +318,4 @@ func exitCode(err error) (uint32, bool) {
 		return ee.ExitCode(), true
 	}
 	return 0, false
-}
-
-// writeError answers with status and a JSON body {"error": msg}.
-func writeError(w http.ResponseWriter, status int, msg string) {
-	body, _ := json.Marshal(struct {
-		Error string `json:"error"`
-	}{msg})
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
 }

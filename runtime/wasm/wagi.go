@@ -30,7 +30,7 @@ func (i *instance) serveWAGI(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		i.finish(c)
 		i.stderr.Flush()
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s: instantiating the module: %v", i.m.rev.Name, firstLine(err.Error())))
+		runtime.WriteError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s: instantiating the module: %v", i.m.rev.Name, firstLine(err.Error())))
 		return
 	}
 	if i.m.interruptible {
@@ -53,24 +53,24 @@ func (i *instance) serveWAGI(ctx context.Context, w http.ResponseWriter, r *http
 		i.ended(w, c.ctx, false)
 		return
 	case exited:
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s: the module exited with code %d", i.m.rev.Name, code))
+		runtime.WriteError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s: the module exited with code %d", i.m.rev.Name, code))
 		return
 	default:
 		what := firstLine(err.Error())
 		reason := i.crashed(what)
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s failed: %s", i.m.rev.Name, what))
+		runtime.WriteError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s failed: %s", i.m.rev.Name, what))
 		if strings.HasPrefix(reason, CrashLoopPrefix) {
 			i.notify(runtime.State{Ready: true, Reason: reason})
 		}
 		return
 	}
 	if out.overflow {
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s wrote more than %d bytes to stdout", i.m.rev.Name, maxResponseBytes))
+		runtime.WriteError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s wrote more than %d bytes to stdout", i.m.rev.Name, maxResponseBytes))
 		return
 	}
 	if err := writeCGI(w, out.Bytes(), r.Method == http.MethodHead); err != nil {
 		i.log.Warn("bad CGI response from the module", "error", err)
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s: %v", i.m.rev.Name, err))
+		runtime.WriteError(w, http.StatusInternalServerError, fmt.Sprintf("revision %s: %v", i.m.rev.Name, err))
 	}
 }
 

@@ -125,7 +125,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	reg := startRegistry(t, false)
 	wasm := module("round-trip")
-	ref := "oci://" + reg.addr + "/filters/hello:v1"
+	ref := "oci://" + reg.Addr + "/filters/hello:v1"
 
 	manifestDigest, err := Push(ctx, wasm, ref, Options{PlainHTTP: true})
 	if err != nil {
@@ -167,7 +167,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 	}
 
 	// Istio's reading gives the same bytes.
-	got, gotHex := istioFetch(t, reg.addr+"/filters/hello:v1")
+	got, gotHex := istioFetch(t, reg.Addr+"/filters/hello:v1")
 	if !bytes.Equal(got, wasm) || "sha256:"+gotHex != manifestDigest {
 		t.Errorf("Istio-style fetch gave %x (manifest %s); want %x (%s)", got, gotHex, wasm, manifestDigest)
 	}
@@ -178,7 +178,7 @@ func TestPushPullRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Pulled{
-		Ref:            Reference{reg.addr, "filters/hello", "v1", manifestDigest},
+		Ref:            Reference{reg.Addr, "filters/hello", "v1", manifestDigest},
 		ManifestDigest: manifestDigest, ModuleDigest: sha(wasm), Size: int64(len(wasm)), Format: FormatModule,
 	}
 	if p != want {
@@ -233,7 +233,7 @@ func imageConfig(mediaType string, tars ...[]byte) blob {
 func TestPullLayouts(t *testing.T) {
 	ctx := context.Background()
 	reg := startRegistry(t, false)
-	repo := rawRepo(t, reg.addr, "layouts", false)
+	repo := rawRepo(t, reg.Addr, "layouts", false)
 	emptyConfig := blob{mediaType: ocispec.MediaTypeEmptyJSON, data: []byte("{}")}
 
 	cases := []struct {
@@ -287,7 +287,7 @@ func TestPullLayouts(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tag := c.push(c.wasm)
 			opts := testOptions(t)
-			p, err := Pull(ctx, reg.addr+"/layouts:"+tag, opts)
+			p, err := Pull(ctx, reg.Addr+"/layouts:"+tag, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -297,7 +297,7 @@ func TestPullLayouts(t *testing.T) {
 			if got, err := opts.Cache.Get(p.ModuleDigest); err != nil || !bytes.Equal(got, c.wasm) {
 				t.Errorf("store has %x, %v; want %x", got, err, c.wasm)
 			}
-			if d, err := Resolve(ctx, reg.addr+"/layouts:"+tag, opts); err != nil || d != p.ManifestDigest {
+			if d, err := Resolve(ctx, reg.Addr+"/layouts:"+tag, opts); err != nil || d != p.ManifestDigest {
 				t.Errorf("pinned to %s, but the tag resolves to %s (%v)", p.ManifestDigest, d, err)
 			}
 		})
@@ -315,15 +315,15 @@ func TestPullLayouts(t *testing.T) {
 			descs = append(descs, desc)
 		}
 		pushIndex(t, repo, "two", descs...)
-		_, err := Pull(ctx, reg.addr+"/layouts:two", testOptions(t))
-		mustContain(t, err, "image index of 2 manifests", "linux/amd64 "+descs[0].Digest.String(), "linux/arm64", "pick a platform manifest", reg.addr+"/layouts@<digest>")
+		_, err := Pull(ctx, reg.Addr+"/layouts:two", testOptions(t))
+		mustContain(t, err, "image index of 2 manifests", "linux/amd64 "+descs[0].Digest.String(), "linux/arm64", "pick a platform manifest", reg.Addr+"/layouts@<digest>")
 	})
 }
 
 func TestPullDigestPinningAndPolicy(t *testing.T) {
 	ctx := context.Background()
 	reg := startRegistry(t, false)
-	ref := reg.addr + "/pin:stable"
+	ref := reg.Addr + "/pin:stable"
 	v1, v2 := module("v1"), module("v2")
 
 	d1, err := Push(ctx, v1, ref, Options{PlainHTTP: true})
@@ -342,7 +342,7 @@ func TestPullDigestPinningAndPolicy(t *testing.T) {
 
 	// A digest keeps naming v1, from a fresh cache too.
 	for _, o := range []Options{opts, testOptions(t)} {
-		p, err := Pull(ctx, reg.addr+"/pin@"+d1, o)
+		p, err := Pull(ctx, reg.Addr+"/pin@"+d1, o)
 		if err != nil || p.ModuleDigest != sha(v1) {
 			t.Errorf("Pull @D1 = %+v, %v; want v1's module %s", p, err, sha(v1))
 		}
@@ -367,17 +367,17 @@ func TestPullDigestPinningAndPolicy(t *testing.T) {
 		t.Errorf("IfNotPresent after Always = %+v, %v; want v2 from the cache", p, err)
 	}
 	// The default policy resolves "latest" every time.
-	if _, err := Push(ctx, v1, reg.addr+"/pin:latest", Options{PlainHTTP: true}); err != nil {
+	if _, err := Push(ctx, v1, reg.Addr+"/pin:latest", Options{PlainHTTP: true}); err != nil {
 		t.Fatal(err)
 	}
 	opts.Policy = PullDefault
-	if p, err := Pull(ctx, reg.addr+"/pin", opts); err != nil || p.ModuleDigest != sha(v1) {
+	if p, err := Pull(ctx, reg.Addr+"/pin", opts); err != nil || p.ModuleDigest != sha(v1) {
 		t.Fatalf("Pull latest = %+v, %v", p, err)
 	}
-	if _, err := Push(ctx, v2, reg.addr+"/pin:latest", Options{PlainHTTP: true}); err != nil {
+	if _, err := Push(ctx, v2, reg.Addr+"/pin:latest", Options{PlainHTTP: true}); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := Pull(ctx, reg.addr+"/pin", opts); err != nil || p.ModuleDigest != sha(v2) {
+	if p, err := Pull(ctx, reg.Addr+"/pin", opts); err != nil || p.ModuleDigest != sha(v2) {
 		t.Errorf("default-policy Pull of latest = %+v, %v; want v2", p, err)
 	}
 }
@@ -386,23 +386,23 @@ func TestPullFromCacheWithoutRegistry(t *testing.T) {
 	ctx := context.Background()
 	reg := startRegistry(t, false)
 	wasm := module("offline")
-	d, err := Push(ctx, wasm, reg.addr+"/off:v1", Options{PlainHTTP: true})
+	d, err := Push(ctx, wasm, reg.Addr+"/off:v1", Options{PlainHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := Push(ctx, module("other"), reg.addr+"/off:v2", Options{PlainHTTP: true})
+	other, err := Push(ctx, module("other"), reg.Addr+"/off:v2", Options{PlainHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := testOptions(t)
 	opts.Policy = PullAlways // no effect on digests
-	if p, err := Pull(ctx, reg.addr+"/off@"+d, opts); err != nil || p.Cached {
+	if p, err := Pull(ctx, reg.Addr+"/off@"+d, opts); err != nil || p.Cached {
 		t.Fatalf("first Pull = %+v, %v; want a download", p, err)
 	}
-	reg.stop()
+	reg.Stop()
 
-	p, err := Pull(ctx, reg.addr+"/off@"+d, opts)
-	want := Pulled{Ref: Reference{reg.addr, "off", "", d}, ManifestDigest: d, ModuleDigest: sha(wasm), Size: int64(len(wasm)), Format: FormatModule, Cached: true}
+	p, err := Pull(ctx, reg.Addr+"/off@"+d, opts)
+	want := Pulled{Ref: Reference{reg.Addr, "off", "", d}, ManifestDigest: d, ModuleDigest: sha(wasm), Size: int64(len(wasm)), Format: FormatModule, Cached: true}
 	if err != nil || p != want {
 		t.Errorf("Pull with the registry down = %+v, %v\nwant %+v", p, err, want)
 	}
@@ -411,24 +411,24 @@ func TestPullFromCacheWithoutRegistry(t *testing.T) {
 		t.Errorf("Pull by digest at a closed port = %+v, %v", p, err)
 	}
 	// What the cache lacks needs the registry, and says so.
-	_, err = Pull(ctx, reg.addr+"/off@"+other, opts)
-	mustContain(t, err, "cannot reach registry "+reg.addr)
+	_, err = Pull(ctx, reg.Addr+"/off@"+other, opts)
+	mustContain(t, err, "cannot reach registry "+reg.Addr)
 
 	// Without an index there is nothing to serve offline.
 	opts.IndexDir = ""
-	_, err = Pull(ctx, reg.addr+"/off@"+d, opts)
+	_, err = Pull(ctx, reg.Addr+"/off@"+d, opts)
 	mustContain(t, err, "cannot reach registry")
 
 	// Push with a cache records the module, so the pushing node can pull
 	// the digest offline.
 	reg2 := startRegistry(t, false)
 	pushOpts := testOptions(t)
-	d3, err := Push(ctx, module("pushed"), reg2.addr+"/p:v1", pushOpts)
+	d3, err := Push(ctx, module("pushed"), reg2.Addr+"/p:v1", pushOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg2.stop()
-	if p, err := Pull(ctx, reg2.addr+"/p@"+d3, pushOpts); err != nil || !p.Cached || p.ModuleDigest != sha(module("pushed")) {
+	reg2.Stop()
+	if p, err := Pull(ctx, reg2.Addr+"/p@"+d3, pushOpts); err != nil || !p.Cached || p.ModuleDigest != sha(module("pushed")) {
 		t.Errorf("Pull after Push with cache = %+v, %v", p, err)
 	}
 }
@@ -436,12 +436,12 @@ func TestPullFromCacheWithoutRegistry(t *testing.T) {
 func TestAuth(t *testing.T) {
 	ctx := context.Background()
 	reg := startRegistry(t, true)
-	ref := reg.addr + "/private/fn:v1"
+	ref := reg.Addr + "/private/fn:v1"
 	wasm := module("private")
 
 	noCreds := testOptions(t)
 	_, err := Push(ctx, wasm, ref, noCreds)
-	mustContain(t, err, "answered 401", "no credentials", "--username/--password", "docker login "+reg.addr)
+	mustContain(t, err, "answered 401", "no credentials", "--username/--password", "docker login "+reg.Addr)
 	if !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("Push without credentials: %v is not ErrUnauthorized", err)
 	}
@@ -453,7 +453,7 @@ func TestAuth(t *testing.T) {
 	}
 
 	_, err = Pull(ctx, ref, noCreds)
-	mustContain(t, err, "registry "+reg.addr+" answered 401", "--username/--password", "docker login "+reg.addr)
+	mustContain(t, err, "registry "+reg.Addr+" answered 401", "--username/--password", "docker login "+reg.Addr)
 	if !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("Pull without credentials: %v is not ErrUnauthorized", err)
 	}
@@ -476,7 +476,7 @@ func TestAuth(t *testing.T) {
 	}
 
 	docker := testOptions(t)
-	docker.DockerConfig = dockerConfig(t, map[string][2]string{reg.addr: {testUser, testPassword}})
+	docker.DockerConfig = dockerConfig(t, map[string][2]string{reg.Addr: {testUser, testPassword}})
 	if p, err := Pull(ctx, ref, docker); err != nil || p.ModuleDigest != sha(wasm) || p.Cached {
 		t.Errorf("Pull with a Docker config = %+v, %v", p, err)
 	}
@@ -496,49 +496,49 @@ func TestAuth(t *testing.T) {
 func TestBadInputs(t *testing.T) {
 	ctx := context.Background()
 	reg := startRegistry(t, false)
-	repo := rawRepo(t, reg.addr, "bad", false)
+	repo := rawRepo(t, reg.Addr, "bad", false)
 	emptyConfig := blob{mediaType: ocispec.MediaTypeEmptyJSON, data: []byte("{}")}
 
 	t.Run("not wasm in a single layer", func(t *testing.T) {
 		pushImage(t, repo, "text", ocispec.MediaTypeImageManifest, "application/vnd.unknown.artifact.v1", emptyConfig, blob{mediaType: "text/plain", data: []byte("hello, world\n")})
 		opts := testOptions(t)
-		_, err := Pull(ctx, reg.addr+"/bad:text", opts)
+		_, err := Pull(ctx, reg.Addr+"/bad:text", opts)
 		mustContain(t, err, "single layer (media type text/plain, 13 bytes) is not a WebAssembly module", `starts with "hell"`)
 		assertEmptyStore(t, opts)
 	})
 	t.Run("not wasm in a wasm-typed layer", func(t *testing.T) {
 		pushImage(t, repo, "liar", ocispec.MediaTypeImageManifest, "", blob{mediaType: mediaTypeWasmConfig, data: []byte("{}")}, blob{mediaType: mediaTypeWasmLayer, data: []byte("#!/bin/sh\n")})
-		_, err := Pull(ctx, reg.addr+"/bad:liar", testOptions(t))
+		_, err := Pull(ctx, reg.Addr+"/bad:liar", testOptions(t))
 		mustContain(t, err, "the application/wasm layer", "is not a WebAssembly module")
 	})
 	t.Run("no module among several layers", func(t *testing.T) {
 		pushImage(t, repo, "docs", ocispec.MediaTypeImageManifest, "application/vnd.acme.docs", emptyConfig,
 			blob{mediaType: "text/markdown", data: []byte("# a")}, blob{mediaType: "text/markdown", data: []byte("# b")})
-		_, err := Pull(ctx, reg.addr+"/bad:docs", testOptions(t))
+		_, err := Pull(ctx, reg.Addr+"/bad:docs", testOptions(t))
 		mustContain(t, err, "no WebAssembly module among 2 layers [text/markdown, text/markdown]")
 	})
 	t.Run("image without plugin.wasm", func(t *testing.T) {
 		layer, tarBytes := tarGz(t, "filter.wasm", string(module("x")))
 		pushImage(t, repo, "noplugin", ocispec.MediaTypeImageManifest, "", imageConfig(ocispec.MediaTypeImageConfig, tarBytes), blob{mediaType: ocispec.MediaTypeImageLayerGzip, data: layer})
 		opts := testOptions(t)
-		_, err := Pull(ctx, reg.addr+"/bad:noplugin", opts)
+		_, err := Pull(ctx, reg.Addr+"/bad:noplugin", opts)
 		mustContain(t, err, "has no plugin.wasm")
 		assertEmptyStore(t, opts)
 	})
 	t.Run("missing tag", func(t *testing.T) {
-		if _, err := Push(ctx, module("x"), reg.addr+"/bad:exists", Options{PlainHTTP: true}); err != nil {
+		if _, err := Push(ctx, module("x"), reg.Addr+"/bad:exists", Options{PlainHTTP: true}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Pull(ctx, reg.addr+"/bad:nope", testOptions(t))
-		mustContain(t, err, "tag nope not found in "+reg.addr+"/bad")
+		_, err := Pull(ctx, reg.Addr+"/bad:nope", testOptions(t))
+		mustContain(t, err, "tag nope not found in "+reg.Addr+"/bad")
 		if !errors.Is(err, ErrNotFound) {
 			t.Errorf("%v is not ErrNotFound", err)
 		}
-		_, err = Resolve(ctx, reg.addr+"/bad:nope", testOptions(t))
+		_, err = Resolve(ctx, reg.Addr+"/bad:nope", testOptions(t))
 		if !errors.Is(err, ErrNotFound) {
 			t.Errorf("Resolve: %v is not ErrNotFound", err)
 		}
-		_, err = Inspect(ctx, reg.addr+"/no-such-repo:v1", testOptions(t))
+		_, err = Inspect(ctx, reg.Addr+"/no-such-repo:v1", testOptions(t))
 		if !errors.Is(err, ErrNotFound) {
 			t.Errorf("Inspect: %v is not ErrNotFound", err)
 		}
@@ -548,12 +548,12 @@ func TestBadInputs(t *testing.T) {
 		size := fmt.Sprint(len(big))
 		opts := testOptions(t)
 		opts.maxBytes = 100
-		_, err := Push(ctx, big, reg.addr+"/bad:big", opts)
+		_, err := Push(ctx, big, reg.Addr+"/bad:big", opts)
 		mustContain(t, err, "more than the 100-byte bound")
-		if _, err := Push(ctx, big, reg.addr+"/bad:big", Options{PlainHTTP: true}); err != nil {
+		if _, err := Push(ctx, big, reg.Addr+"/bad:big", Options{PlainHTTP: true}); err != nil {
 			t.Fatal(err)
 		}
-		_, err = Pull(ctx, reg.addr+"/bad:big", opts)
+		_, err = Pull(ctx, reg.Addr+"/bad:big", opts)
 		mustContain(t, err, "is "+size+" bytes, more than the 100-byte bound")
 		assertEmptyStore(t, opts)
 
@@ -564,22 +564,22 @@ func TestBadInputs(t *testing.T) {
 			t.Fatalf("the compressed layer (%d bytes) should be smaller than the module (%d)", len(layer), len(big))
 		}
 		opts.maxBytes = int64(len(layer)) // the compressed layer fits, the module does not
-		_, err = Pull(ctx, reg.addr+"/bad:bigimage", opts)
+		_, err = Pull(ctx, reg.Addr+"/bad:bigimage", opts)
 		mustContain(t, err, "plugin.wasm is "+size+" bytes, more than the "+fmt.Sprint(len(layer))+"-byte bound")
 		assertEmptyStore(t, opts)
 	})
 	t.Run("push refuses", func(t *testing.T) {
-		_, err := Push(ctx, []byte("(module)"), reg.addr+"/bad:wat", Options{PlainHTTP: true})
+		_, err := Push(ctx, []byte("(module)"), reg.Addr+"/bad:wat", Options{PlainHTTP: true})
 		mustContain(t, err, "not a WebAssembly binary module")
-		_, err = Push(ctx, module("x"), reg.addr+"/bad@"+sha([]byte("x")), Options{PlainHTTP: true})
+		_, err = Push(ctx, module("x"), reg.Addr+"/bad@"+sha([]byte("x")), Options{PlainHTTP: true})
 		mustContain(t, err, "name a tag, not a digest")
-		_, err = Pull(ctx, reg.addr+"/bad:x", Options{PlainHTTP: true})
+		_, err = Pull(ctx, reg.Addr+"/bad:x", Options{PlainHTTP: true})
 		mustContain(t, err, "no module store")
 	})
 	t.Run("https to a plain-HTTP registry", func(t *testing.T) {
 		opts := testOptions(t)
 		opts.PlainHTTP = false
-		_, err := Pull(ctx, reg.addr+"/bad:exists", opts)
+		_, err := Pull(ctx, reg.Addr+"/bad:exists", opts)
 		mustContain(t, err, "speaks plain HTTP, not HTTPS: pass --plain-http")
 	})
 }
@@ -591,18 +591,18 @@ func TestCorruptBlob(t *testing.T) {
 	ctx := context.Background()
 	reg := startRegistry(t, false)
 	wasm := module("intact")
-	if _, err := Push(ctx, wasm, reg.addr+"/c:v1", Options{PlainHTTP: true}); err != nil {
+	if _, err := Push(ctx, wasm, reg.Addr+"/c:v1", Options{PlainHTTP: true}); err != nil {
 		t.Fatal(err)
 	}
 	hexPart := strings.TrimPrefix(sha(wasm), "sha256:")
-	data := filepath.Join(reg.dir, "data", "docker", "registry", "v2", "blobs", "sha256", hexPart[:2], hexPart, "data")
+	data := filepath.Join(reg.Dir, "data", "docker", "registry", "v2", "blobs", "sha256", hexPart[:2], hexPart, "data")
 	corrupt := bytes.Clone(wasm)
 	corrupt[len(corrupt)-1] ^= 0xff
 	if err := os.WriteFile(data, corrupt, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	opts := testOptions(t)
-	_, err := Pull(ctx, reg.addr+"/c:v1", opts)
+	_, err := Pull(ctx, reg.Addr+"/c:v1", opts)
 	mustContain(t, err, "blob "+sha(wasm)+" does not match its descriptor")
 	if !errors.Is(err, content.ErrMismatchedDigest) {
 		t.Errorf("%v is not content.ErrMismatchedDigest", err)
@@ -626,7 +626,7 @@ func TestProgress(t *testing.T) {
 	ctx := context.Background()
 	reg := startRegistry(t, false)
 	wasm := append(module("progress"), make([]byte, 300<<10)...) // several reads
-	ref := reg.addr + "/prog:v1"
+	ref := reg.Addr + "/prog:v1"
 
 	check := func(t *testing.T, events []ProgressEvent, wantDigests ...string) {
 		t.Helper()
@@ -666,7 +666,7 @@ func TestProgress(t *testing.T) {
 
 	// Blobs the registry holds are reported once, as done.
 	pushEvents = nil
-	if _, err := Push(ctx, wasm, reg.addr+"/prog:v2", opts); err != nil {
+	if _, err := Push(ctx, wasm, reg.Addr+"/prog:v2", opts); err != nil {
 		t.Fatal(err)
 	}
 	if len(pushEvents) != 2 || pushEvents[1].Done != int64(len(wasm)) || pushEvents[1].Total != int64(len(wasm)) {

@@ -5,15 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
@@ -27,91 +22,24 @@ import (
 	"github.com/wisp-faas/wisp/internal/testregistry"
 )
 
-// testRegistry is a distribution registry for one test, like
-// internal/testregistry.Start, with two additions this package needs:
-// htpasswd auth, and stopping it (and seeing its storage) mid-test.
-type testRegistry struct {
-	addr string
-	dir  string // storage root
-	cmd  *exec.Cmd
-}
-
 const (
 	testUser     = "wisp"
 	testPassword = "s3cret-pass"
 )
 
-// startRegistry starts a registry; withAuth protects it with htpasswd
-// (testUser/testPassword).
-func startRegistry(t *testing.T, withAuth bool) *testRegistry {
+// startRegistry starts a real registry; withAuth protects it with
+// htpasswd (testUser/testPassword).
+func startRegistry(t *testing.T, withAuth bool) *testregistry.Registry {
 	t.Helper()
-	bin, err := testregistry.Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	authCfg := ""
+	var opts testregistry.Options
 	if withAuth {
 		hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
 		if err != nil {
 			t.Fatal(err)
 		}
-		htpasswd := filepath.Join(dir, "htpasswd")
-		if err := os.WriteFile(htpasswd, []byte(testUser+":"+string(hash)+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		authCfg = fmt.Sprintf("auth:\n  htpasswd:\n    realm: wisp-test\n    path: %s\n", htpasswd)
+		opts.Htpasswd = testUser + ":" + string(hash)
 	}
-	cfg := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-http:
-  addr: %s
-%s`, filepath.Join(dir, "data"), addr, authCfg)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", cfg)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting registry: %v", err)
-	}
-	reg := &testRegistry{addr: addr, dir: dir, cmd: cmd}
-	t.Cleanup(reg.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
-				return reg
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	reg.stop()
-	t.Fatalf("registry did not answer on %s within 20s:\n%s", addr, logs.String())
-	return nil
-}
-
-func (r *testRegistry) stop() {
-	if r.cmd.ProcessState == nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-	}
+	return testregistry.StartWith(t, opts)
 }
 
 // module returns a tiny valid WebAssembly module made distinct by a custom

@@ -37,9 +37,36 @@ func Binary() (string, error) {
 	return p, nil
 }
 
+// Options change the registry Start runs.
+type Options struct {
+	// Htpasswd, when set, is an htpasswd line ("user:bcrypt-hash"): the
+	// registry then asks for basic auth.
+	Htpasswd string
+}
+
+// Registry is a running registry.
+type Registry struct {
+	// Addr is its host:port.
+	Addr string
+	// Dir is its storage root.
+	Dir string
+	cmd *exec.Cmd
+}
+
+// Stop ends the registry (also done when the test ends).
+func (r *Registry) Stop() {
+	if r.cmd.ProcessState == nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+	}
+}
+
 // Start runs a registry for the test and returns its host:port. It is
 // stopped when the test ends.
-func Start(t testing.TB) string {
+func Start(t testing.TB) string { return StartWith(t, Options{}).Addr }
+
+// StartWith runs a registry for the test as opts say.
+func StartWith(t testing.TB, opts Options) *Registry {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
@@ -52,6 +79,14 @@ func Start(t testing.TB) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	authCfg := ""
+	if opts.Htpasswd != "" {
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(opts.Htpasswd+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		authCfg = fmt.Sprintf("auth:\n  htpasswd:\n    realm: wisp-test\n    path: %s\n", htpasswd)
+	}
 	cfg := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 0.1
 log:
@@ -65,7 +100,7 @@ storage:
     enabled: true
 http:
   addr: %s
-`, filepath.Join(dir, "data"), addr)), 0o600); err != nil {
+%s`, filepath.Join(dir, "data"), addr, authCfg)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", cfg)
@@ -75,21 +110,20 @@ http:
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting registry: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	reg := &Registry{Addr: addr, Dir: dir, cmd: cmd}
+	t.Cleanup(reg.Stop)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+				return reg
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	reg.Stop()
 	t.Fatalf("registry did not answer on %s within 20s:\n%s", addr, logs.String())
-	return ""
+	return nil
 }

@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -311,4 +312,44 @@ func rss(b *testing.B) int64 {
 	f := strings.Fields(string(raw))
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(os.Getpagesize())
+}
+
+// BenchmarkRevisionsAtZero prepares 1,000 revisions (compiled, as a
+// deployed function at zero instances is) and reports what each costs in
+// resident memory, against one running instance of the same module. A
+// revision at zero holds compiled code only: no instance, no linear memory.
+func BenchmarkRevisionsAtZero(b *testing.B) {
+	const n = 1000
+	for _, guest := range []string{"hello-wat", "hello-go-reactor"} {
+		b.Run(guest, func(b *testing.B) {
+			for b.Loop() {
+				p := newProvider(b, Options{})
+				ctx := context.Background()
+				// Warm the compilation cache so that what is measured is what
+				// a node holds for a deployed revision, not the compiler.
+				if err := p.Prepare(ctx, newRevision("zero-warm", guest)); err != nil {
+					b.Fatal(err)
+				}
+				goruntime.GC()
+				debug.FreeOSMemory()
+				before := rss(b)
+				for i := range n {
+					if err := p.Prepare(ctx, newRevision(fmt.Sprintf("zero-%d", i), guest)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				goruntime.GC()
+				debug.FreeOSMemory()
+				after := rss(b)
+				b.ReportMetric(float64(after-before)/n/1024, "rss-KiB/revision")
+				var live int
+				p.mu.Lock()
+				live = len(p.modules)
+				p.mu.Unlock()
+				if live < n {
+					b.Fatalf("%d revisions prepared, %d kept", n, live)
+				}
+			}
+		})
+	}
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	wapi "github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wisp-faas/wisp/api"
@@ -97,6 +96,9 @@ type Provider struct {
 
 	mu      sync.Mutex
 	modules map[string]*module // by revKey
+
+	codeMu sync.Mutex
+	code   map[string]*sharedCode // by runtime and module digest
 }
 
 var _ runtime.Provider = (*Provider)(nil)
@@ -137,6 +139,7 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		log:     opts.Logger,
 		cache:   cache,
 		modules: make(map[string]*module),
+		code:    make(map[string]*sharedCode),
 	}
 	var err error
 	if p.rt, err = p.newRuntime(ctx, false); err != nil {
@@ -326,24 +329,13 @@ func (p *Provider) compile(ctx context.Context, rev *api.Revision) (*module, err
 		env:    environ(rev),
 		crash:  crashLog{max: p.opts.CrashLoopTraps, window: p.opts.CrashLoopWindow},
 	}
-	rt := p.rt
-	rw, err := rewrite(bin)
-	if err != nil {
-		p.log.Warn("module not instrumented; using wazero's slower interruption instead",
-			"revision", rev.Name, "module", src.Module, "error", err)
-		if rt, err = p.closingRuntime(ctx); err != nil {
-			return nil, err
-		}
-	} else {
-		bin, m.interruptible, m.globals = rw.bin, true, rw.globals
-		p.log.Debug("module rewritten", "revision", rev.Name, "dataSegments", rw.segmentsBefore, "merged", rw.segmentsAfter)
-	}
-	m.rt = rt
 	begin := time.Now()
-	cctx := experimental.WithCompilationWorkers(ctx, p.opts.CompileWorkers)
-	if m.compiled, err = rt.CompileModule(cctx, bin); err != nil {
+	code, err := p.acquireCode(ctx, rev, bin)
+	if err != nil {
 		return nil, fmt.Errorf("revision %s: module %s is not a valid WebAssembly module: %v", rev.Name, src.Module, err)
 	}
+	m.p, m.code = p, code
+	m.rt, m.compiled, m.interruptible, m.globals = code.rt, code.compiled, code.interruptible, code.globals
 	if err := m.check(src.ABI); err != nil {
 		m.close(ctx)
 		return nil, fmt.Errorf("revision %s: module %s: %w", rev.Name, src.Module, err)
@@ -386,7 +378,9 @@ type module struct {
 	rev      *api.Revision
 	abi      string
 	rt       wazero.Runtime
-	compiled wazero.CompiledModule
+	p        *Provider
+	code     *sharedCode           // shared with Revisions of the same module
+	compiled wazero.CompiledModule // code.compiled
 	limits   limits
 	env      [][2]string
 	// interruptible is true when rewrite instrumented the module: it traps
@@ -403,8 +397,8 @@ type module struct {
 }
 
 func (m *module) close(ctx context.Context) {
-	if m.compiled != nil {
-		_ = m.compiled.Close(ctx)
+	if m.code != nil {
+		m.p.releaseCode(ctx, m.code)
 	}
 	if s := m.snap.Swap(nil); s != nil {
 		s.release()

@@ -115,7 +115,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt := m.route
-	rev, ok := rt.pick(m.tag, randInt64N)
+	rev, ok := "", false
+	if m.tag == "" {
+		rev, ok = rt.rule(r)
+	}
+	if !ok {
+		rev, ok = rt.pick(m.tag, randInt64N)
+	}
 	if !ok {
 		if m.tag != "" {
 			runtime.WriteError(w, http.StatusNotFound, fmt.Sprintf("function %s/%s has no tag %q", rt.Namespace, rt.Function, m.tag))

@@ -3,6 +3,8 @@ package activator
 import (
 	"math/rand/v2"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,12 +23,81 @@ type Target struct {
 	Tag      string
 }
 
-// Route is the routing entry of one Function: its traffic split, already
-// resolved to Revision names.
+// Route is the routing entry of one Function: its rules and its traffic
+// split, already resolved to Revision names.
 type Route struct {
 	Namespace string
 	Function  string
-	Targets   []Target
+	// Rules are tried in order before the split; the first that matches
+	// picks the Revision.
+	Rules   []Rule
+	Targets []Target
+}
+
+// Rule sends the requests whose headers and query parameters all match
+// to one Revision.
+type Rule struct {
+	Headers  []Match
+	Query    []Match
+	Revision string
+}
+
+// Match tests one header or query parameter. Exactly one of Exact,
+// Prefix and Regex is used (Regex when set, else Prefix when set, else
+// Exact). A name that is absent never matches.
+type Match struct {
+	Name   string
+	Exact  string
+	Prefix string
+	Regex  *regexp.Regexp // anchored at both ends
+}
+
+func (m *Match) matches(values []string) bool {
+	for _, v := range values {
+		switch {
+		case m.Regex != nil:
+			if m.Regex.MatchString(v) {
+				return true
+			}
+		case m.Prefix != "":
+			if strings.HasPrefix(v, m.Prefix) {
+				return true
+			}
+		case v == m.Exact:
+			return true
+		}
+	}
+	return false
+}
+
+// rule returns the Revision of the first rule the request matches.
+func (r *Route) rule(req *http.Request) (string, bool) {
+	if len(r.Rules) == 0 {
+		return "", false
+	}
+	var query url.Values
+	for _, rl := range r.Rules {
+		ok := true
+		for i := range rl.Headers {
+			if ok = rl.Headers[i].matches(req.Header.Values(rl.Headers[i].Name)); !ok {
+				break
+			}
+		}
+		if ok && len(rl.Query) > 0 {
+			if query == nil {
+				query = req.URL.Query()
+			}
+			for i := range rl.Query {
+				if ok = rl.Query[i].matches(query[rl.Query[i].Name]); !ok {
+					break
+				}
+			}
+		}
+		if ok {
+			return rl.Revision, true
+		}
+	}
+	return "", false
 }
 
 // pick chooses the Revision for one request. tag, when non-empty, selects
@@ -103,6 +174,7 @@ func HostName(domain, namespace, function, tag string) string {
 // Set installs or replaces the route of a Function.
 func (r *Routes) Set(route Route) {
 	route.Targets = append([]Target(nil), route.Targets...)
+	route.Rules = append([]Rule(nil), route.Rules...)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.routes[RevisionKey{route.Namespace, route.Function}] = &route
@@ -131,6 +203,11 @@ func (r *Routes) Routed(namespace, revision string) bool {
 		}
 		for _, t := range rt.Targets {
 			if t.Revision == revision {
+				return true
+			}
+		}
+		for _, rl := range rt.Rules {
+			if rl.Revision == revision {
 				return true
 			}
 		}

@@ -2,7 +2,9 @@ package activator
 
 import (
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"testing"
 )
 
@@ -68,5 +70,40 @@ func TestRouted(t *testing.T) {
 	r.Set(Route{Namespace: "ns", Function: "fn", Targets: []Target{{Revision: "fn-1", Percent: 100}}})
 	if !r.Routed("ns", "fn-1") || r.Routed("ns", "fn-2") || r.Routed("other", "fn-1") {
 		t.Fatal("Routed disagrees with the table")
+	}
+}
+
+func TestRulesPickBeforeTheSplit(t *testing.T) {
+	rt := &Route{
+		Rules: []Rule{
+			{Headers: []Match{{Name: "X-Env", Exact: "canary"}}, Revision: "canary"},
+			{Headers: []Match{{Name: "User-Agent", Prefix: "curl/"}}, Query: []Match{{Name: "beta", Regex: regexp.MustCompile(`^(1|yes)$`)}}, Revision: "beta"},
+		},
+		Targets: []Target{{Revision: "stable", Percent: 100}},
+	}
+	req := func(h map[string]string, query string) *http.Request {
+		r := httptest.NewRequest("GET", "http://x/?"+query, nil)
+		for k, v := range h {
+			r.Header.Set(k, v)
+		}
+		return r
+	}
+	cases := []struct {
+		h     map[string]string
+		query string
+		want  string
+	}{
+		{map[string]string{"x-env": "canary"}, "", "canary"},
+		{map[string]string{"x-env": "canary-not"}, "", ""},
+		{map[string]string{"User-Agent": "curl/8"}, "beta=yes", "beta"},
+		{map[string]string{"User-Agent": "curl/8"}, "beta=yesplease", ""},
+		{map[string]string{"User-Agent": "Mozilla"}, "beta=1", ""},
+		{nil, "", ""},
+	}
+	for _, c := range cases {
+		got, ok := rt.rule(req(c.h, c.query))
+		if c.want == "" && ok || c.want != "" && got != c.want {
+			t.Errorf("headers %v query %q: rule picked %q (%v), want %q", c.h, c.query, got, ok, c.want)
+		}
 	}
 }

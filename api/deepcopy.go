@@ -21,6 +21,7 @@ func (f *Function) DeepCopyInto(out *Function) {
 	f.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
 	f.Spec.Template.DeepCopyInto(&out.Spec.Template)
 	out.Spec.Traffic = copyTraffic(f.Spec.Traffic)
+	out.Spec.Routes = copyRoutes(f.Spec.Routes)
 	out.Status = f.Status
 	out.Status.Conditions = f.Status.Conditions.DeepCopy()
 	out.Status.Traffic = copyTraffic(f.Status.Traffic)
@@ -110,4 +111,18 @@ func copyPtr[T any](p *T) *T {
 	}
 	v := *p
 	return &v
+}
+
+func copyRoutes(in []RouteRule) []RouteRule {
+	if in == nil {
+		return nil
+	}
+	out := make([]RouteRule, len(in))
+	for i, r := range in {
+		r.Headers = slices.Clone(r.Headers)
+		r.Query = slices.Clone(r.Query)
+		r.LatestRevision = copyPtr(r.LatestRevision)
+		out[i] = r
+	}
+	return out
 }

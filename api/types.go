@@ -61,6 +61,32 @@ type FunctionSpec struct {
 	// Traffic splits requests across Revisions. Empty means 100% to the
 	// latest ready Revision.
 	Traffic []TrafficTarget `json:"traffic,omitempty"`
+
+	// Routes send requests that match them to one Revision or tag,
+	// before the percent split ("traffic colouring"); the first rule
+	// that matches wins.
+	Routes []RouteRule `json:"routes,omitempty"`
+}
+
+// RouteRule sends the requests it matches to one target.
+type RouteRule struct {
+	// Headers and Query must all match.
+	Headers []StringMatch `json:"headers,omitempty"`
+	Query   []StringMatch `json:"query,omitempty"`
+	// Exactly one of RevisionName, Tag (of spec.traffic) and
+	// LatestRevision is the target.
+	RevisionName   string `json:"revisionName,omitempty"`
+	Tag            string `json:"tag,omitempty"`
+	LatestRevision *bool  `json:"latestRevision,omitempty"`
+}
+
+// StringMatch matches a header or query parameter by name with exactly
+// one of Exact, Prefix and Regex (RE2, anchored at both ends).
+type StringMatch struct {
+	Name   string `json:"name"`
+	Exact  string `json:"exact,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	Regex  string `json:"regex,omitempty"`
 }
 
 // RevisionTemplate is the template part of a Function.

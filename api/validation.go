@@ -77,7 +77,76 @@ func (f *Function) Validate() *apis.FieldError {
 		}
 	}
 	errs = errs.Also(f.Spec.Template.validate(f.Name).ViaField("spec.template"))
-	return errs.Also(validateTraffic(f.Spec.Traffic, f.Name).ViaField("spec.traffic"))
+	errs = errs.Also(validateTraffic(f.Spec.Traffic, f.Name).ViaField("spec.traffic"))
+	for i := range f.Spec.Routes {
+		errs = errs.Also(f.Spec.Routes[i].validate(f.Name, f.Spec.Traffic).ViaFieldIndex("spec.routes", i))
+	}
+	return errs
+}
+
+func (r *RouteRule) validate(function string, traffic []TrafficTarget) *apis.FieldError {
+	var errs *apis.FieldError
+	if len(r.Headers)+len(r.Query) == 0 {
+		errs = errs.Also(apis.ErrMissingOneOf("headers", "query"))
+	}
+	for i := range r.Headers {
+		errs = errs.Also(r.Headers[i].validate(true).ViaFieldIndex("headers", i))
+	}
+	for i := range r.Query {
+		errs = errs.Also(r.Query[i].validate(false).ViaFieldIndex("query", i))
+	}
+	targets := 0
+	if r.RevisionName != "" {
+		targets++
+		if !strings.HasPrefix(r.RevisionName, function+"-") {
+			errs = errs.Also(apis.ErrInvalidValue(r.RevisionName, "revisionName", fmt.Sprintf("want a revision of this function: %s-...", function)))
+		}
+	}
+	if r.Tag != "" {
+		targets++
+		found := false
+		for _, t := range traffic {
+			found = found || t.Tag == r.Tag
+		}
+		if !found {
+			errs = errs.Also(apis.ErrInvalidValue(r.Tag, "tag", "no spec.traffic target has this tag"))
+		}
+	}
+	if r.LatestRevision != nil && *r.LatestRevision {
+		targets++
+	}
+	switch {
+	case targets == 0:
+		errs = errs.Also(apis.ErrMissingOneOf("revisionName", "tag", "latestRevision"))
+	case targets > 1:
+		errs = errs.Also(apis.ErrMultipleOneOf("revisionName", "tag", "latestRevision"))
+	}
+	return errs
+}
+
+func (m *StringMatch) validate(header bool) *apis.FieldError {
+	var errs *apis.FieldError
+	switch {
+	case m.Name == "":
+		errs = errs.Also(apis.ErrMissingField("name"))
+	case header && len(validation.IsHTTPHeaderName(m.Name)) > 0:
+		errs = errs.Also(apis.ErrInvalidValue(m.Name, "name", "want an HTTP header name"))
+	}
+	set := 0
+	for _, v := range []string{m.Exact, m.Prefix, m.Regex} {
+		if v != "" {
+			set++
+		}
+	}
+	if set != 1 {
+		errs = errs.Also(&apis.FieldError{Message: "expected exactly one, got " + fmt.Sprint(set), Paths: []string{"exact", "prefix", "regex"}})
+	}
+	if m.Regex != "" {
+		if _, err := regexp.Compile(m.Regex); err != nil {
+			errs = errs.Also(apis.ErrInvalidValue(m.Regex, "regex", err.Error()))
+		}
+	}
+	return errs
 }
 
 // ValidateUpdate checks f as a replacement of old: f must be valid, keep

@@ -361,3 +361,34 @@ func TestWasmLimitsAndDirs(t *testing.T) {
 		}
 	}
 }
+
+func TestRouteRulesValidation(t *testing.T) {
+	f := &Function{}
+	f.Name, f.Namespace = "hello", "default"
+	f.Spec.Template.Spec.Process = &ProcessSource{Command: "/bin/srv"}
+	f.Spec.Routes = []RouteRule{
+		{Tag: "canary"}, // no condition; tag not in traffic
+		{Headers: []StringMatch{{Name: "x-env", Exact: "a", Regex: "b"}}, RevisionName: "hello-00001", LatestRevision: new(true)},
+		{Query: []StringMatch{{Name: "q", Regex: "("}}, RevisionName: "other-00001"},
+		{Headers: []StringMatch{{Name: "bad header", Exact: "x"}}, LatestRevision: new(true)},
+	}
+	f.SetDefaults()
+	err := f.Validate()
+	if err == nil {
+		t.Fatal("invalid routes accepted")
+	}
+	for _, want := range []string{
+		"spec.routes[0].headers", "spec.routes[0].tag",
+		"spec.routes[1].headers[0].exact", "spec.routes[1].latestRevision",
+		"spec.routes[2].query[0].regex", "spec.routes[2].revisionName",
+		"spec.routes[3].headers[0].name",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
+	f.Spec.Routes = []RouteRule{{Headers: []StringMatch{{Name: "x-env", Prefix: "can"}}, LatestRevision: new(true)}}
+	if err := f.Validate(); err != nil {
+		t.Fatalf("valid route refused: %v", err)
+	}
+}

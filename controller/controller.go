@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -342,8 +344,12 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		latestTarget = latest.Name
 	}
 	targets, statusTraffic, routeErr := c.resolveTraffic(fn, revs, latestTarget)
+	rules, rulesErr := resolveRules(fn, revs, targets, latestTarget)
 	if routeErr == "" {
-		c.opts.Routes.Set(activator.Route{Namespace: ns, Function: name, Targets: targets})
+		routeErr = rulesErr
+	}
+	if routeErr == "" {
+		c.opts.Routes.Set(activator.Route{Namespace: ns, Function: name, Rules: rules, Targets: targets})
 	}
 
 	// The autoscaler sizes what is routed, and the latest Revision so it
@@ -558,6 +564,59 @@ func (c *Controller) resolveTraffic(fn *api.Function, revs []*api.Revision, late
 		status = append(status, st)
 	}
 	return targets, status, routeErr
+}
+
+// resolveRules turns spec.routes into route rules that name Revisions.
+func resolveRules(fn *api.Function, revs []*api.Revision, targets []activator.Target, latest string) ([]activator.Rule, string) {
+	exists := map[string]bool{}
+	for _, r := range revs {
+		exists[r.Name] = true
+	}
+	var rules []activator.Rule
+	for i, r := range fn.Spec.Routes {
+		rule := activator.Rule{Revision: r.RevisionName}
+		switch {
+		case r.Tag != "":
+			for _, t := range targets {
+				if t.Tag == r.Tag {
+					rule.Revision = t.Revision
+				}
+			}
+		case r.LatestRevision != nil && *r.LatestRevision:
+			rule.Revision = latest
+		}
+		if !exists[rule.Revision] {
+			return nil, fmt.Sprintf("spec.routes[%d]: revision %q does not exist", i, rule.Revision)
+		}
+		var err error
+		if rule.Headers, err = matches(r.Headers, true); err == nil {
+			rule.Query, err = matches(r.Query, false)
+		}
+		if err != nil {
+			return nil, fmt.Sprintf("spec.routes[%d]: %v", i, err)
+		}
+		rules = append(rules, rule)
+	}
+	return rules, ""
+}
+
+func matches(in []api.StringMatch, header bool) ([]activator.Match, error) {
+	var out []activator.Match
+	for _, m := range in {
+		am := activator.Match{Name: m.Name, Exact: m.Exact, Prefix: m.Prefix}
+		if header {
+			am.Name = http.CanonicalHeaderKey(m.Name)
+		}
+		if m.Regex != "" {
+			re, err := regexp.Compile(`^(?:` + m.Regex + `)$`)
+			if err != nil {
+				return nil, fmt.Errorf("regex %q: %w", m.Regex, err)
+			}
+			am.Regex = re
+		}
+		out = append(out, am)
+	}
+	return out, nil
 }
 
 func (c *Controller) url(ns, name, tag string) string {

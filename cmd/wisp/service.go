@@ -364,14 +364,16 @@ func execArgs(cmd *cobra.Command, args []string) []string {
 func newServiceUpdateCmd(g *globals) *cobra.Command {
 	var tf templateFlags
 	var wf waitFlags
-	var tags, untags, shares []string
+	var tags, untags, shares, routes []string
+	var clearRoutes bool
 	c := &cobra.Command{
 		Use:   "update NAME [flags]",
 		Short: "Update a function; a changed template cuts a new revision",
 		Example: `  wisp service update hello -e GREETING=hello
   wisp service update hello --exec ./bin/hello-v2 --revision-name v2
   wisp service update hello --traffic hello-00001=90,@latest=10 --tag hello-00001=stable
-  wisp service update hello --untag stable --traffic @latest=100`,
+  wisp service update hello --untag stable --traffic @latest=100
+  wisp service update hello --route 'header:x-env=canary->@latest' --traffic hello-00001=100`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, extra := args[0], execArgs(cmd, args)
@@ -398,6 +400,16 @@ func newServiceUpdateCmd(g *globals) *cobra.Command {
 						return err
 					}
 				}
+				if clearRoutes {
+					f.Spec.Routes = nil
+				}
+				for _, rs := range routes {
+					rule, err := parseRoute(f.Name, rs, f.Spec.Traffic)
+					if err != nil {
+						return err
+					}
+					f.Spec.Routes = append(f.Spec.Routes, rule)
+				}
 				updated, err := c.UpdateFunction(ctx, f)
 				if adminclient.IsConflict(err) && attempt < 5 {
 					continue
@@ -414,6 +426,8 @@ func newServiceUpdateCmd(g *globals) *cobra.Command {
 	c.Flags().StringSliceVar(&shares, "traffic", nil, "split traffic: REF=PERCENT,... where REF is a revision, a tag or @latest; the percents sum to 100")
 	c.Flags().StringSliceVar(&tags, "tag", nil, "give a revision (or @latest) its own URL: REVISION=TAG,...")
 	c.Flags().StringSliceVar(&untags, "untag", nil, "remove tags: TAG,...")
+	c.Flags().StringArrayVar(&routes, "route", nil, "send matching requests to a revision, tag or @latest before the split: header:NAME=VALUE->TARGET (also NAME^=PREFIX, NAME~=REGEX, query:...; conditions joined with ',')")
+	c.Flags().BoolVar(&clearRoutes, "clear-routes", false, "remove every --route rule (before adding new ones)")
 	return c
 }
 

@@ -97,3 +97,48 @@ func newTarget(rev, tag string, pct int64) api.TrafficTarget {
 	}
 	return t
 }
+
+// parseRoute reads one --route rule: "header:NAME=VALUE->TARGET" (also
+// NAME^=PREFIX and NAME~=REGEX, and query: instead of header:; several
+// conditions joined with ","), TARGET a revision, a tag or @latest.
+func parseRoute(fn, s string, traffic []api.TrafficTarget) (api.RouteRule, error) {
+	var r api.RouteRule
+	conds, target, ok := strings.Cut(s, "->")
+	if !ok || target == "" || conds == "" {
+		return r, fmt.Errorf("--route %q: want header:NAME=VALUE->TARGET or query:NAME=VALUE->TARGET", s)
+	}
+	for _, c := range strings.Split(conds, ",") {
+		kind, expr, ok := strings.Cut(c, ":")
+		if !ok {
+			return r, fmt.Errorf("--route %q: condition %q needs header: or query:", s, c)
+		}
+		var m api.StringMatch
+		switch {
+		case strings.Contains(expr, "~="):
+			m.Name, m.Regex, _ = strings.Cut(expr, "~=")
+		case strings.Contains(expr, "^="):
+			m.Name, m.Prefix, _ = strings.Cut(expr, "^=")
+		case strings.Contains(expr, "="):
+			m.Name, m.Exact, _ = strings.Cut(expr, "=")
+		default:
+			return r, fmt.Errorf("--route %q: condition %q: want NAME=VALUE, NAME^=PREFIX or NAME~=REGEX", s, c)
+		}
+		switch kind {
+		case "header":
+			r.Headers = append(r.Headers, m)
+		case "query":
+			r.Query = append(r.Query, m)
+		default:
+			return r, fmt.Errorf("--route %q: %q is not header: or query:", s, kind+":")
+		}
+	}
+	switch {
+	case target == latestRef:
+		r.LatestRevision = new(true)
+	case slices.ContainsFunc(traffic, func(t api.TrafficTarget) bool { return t.Tag == target }):
+		r.Tag = target
+	default:
+		r.RevisionName = qualify(fn, target)
+	}
+	return r, nil
+}

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTrafficSplitAndTags splits traffic between two revisions with kn's
@@ -45,4 +48,63 @@ func TestTrafficSplitAndTags(t *testing.T) {
 	}
 	_, errOut, code := n.wisp("service", "update", "echo", "--traffic", "@latest=60")
 	oneLine(t, "percent sum", errOut, code, "spec.traffic")
+}
+
+// TestHeaderRoutesBeforeTheSplit: requests with a header go to the canary,
+// everything else follows the split; a rule by query parameter too.
+func TestHeaderRoutesBeforeTheSplit(t *testing.T) {
+	b := buildAll(t)
+	n := startNode(t, b, t.TempDir())
+	n.mustWisp("service", "create", "echo", "--exec", b.echo, "-e", "MESSAGE=stable")
+	n.mustWisp("service", "update", "echo", "-e", "MESSAGE=canary")
+	n.mustWisp("service", "update", "echo", "--traffic", "echo-00001=100", "--tag", "@latest=canary",
+		"--route", "header:x-env=canary->canary", "--route", "query:beta~=(1|yes)->@latest")
+
+	host := "echo.default." + n.Domain
+	get := func(header, query string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", n.Gateway+"/"+query, nil)
+		req.Host = host
+		if header != "" {
+			req.Header.Set("X-Env", header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r echoReply
+		_ = json.NewDecoder(resp.Body).Decode(&r)
+		return r.Message
+	}
+	for range 20 {
+		if m := get("", ""); m != "stable" {
+			t.Fatalf("plain request went to %q, want the 100%% split to stable", m)
+		}
+		if m := get("canary", ""); m != "canary" {
+			t.Fatalf("x-env: canary went to %q", m)
+		}
+	}
+	if m := get("", "?beta=yes"); m != "canary" {
+		t.Fatalf("?beta=yes went to %q", m)
+	}
+	if m := get("", "?beta=yesplease"); m != "stable" {
+		t.Fatalf("?beta=yesplease went to %q: regexes are anchored", m)
+	}
+	// A rule naming a revision that does not exist is reported, and the
+	// route in force stays as it was.
+	n.mustWisp("service", "update", "echo", "--route", "header:x-a=b->nosuchrev", "--no-wait")
+	eventually(t, 10*time.Second, func() string {
+		if out := n.mustWisp("service", "describe", "echo"); !strings.Contains(out, `revision "echo-nosuchrev" does not exist`) {
+			return "the unresolvable rule is not reported:\n" + out
+		}
+		return ""
+	})
+	if m := get("canary", ""); m != "canary" {
+		t.Fatalf("the route in force changed while the new one could not be resolved: %q", m)
+	}
+	n.mustWisp("service", "update", "echo", "--clear-routes")
+	if m := get("canary", ""); m != "stable" {
+		t.Fatalf("after --clear-routes x-env: canary went to %q", m)
+	}
 }

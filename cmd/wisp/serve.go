@@ -45,6 +45,8 @@ the CLI finds them; the admin token is <data-dir>/token.`,
 	f.StringVar(&cfg.Domain, "domain", "127.0.0.1.sslip.io", "domain of function hosts: <name>.<namespace>.<domain>")
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "use this NATS server (with JetStream) instead of the embedded one")
 	f.StringVar(&cfg.NATSListen, "nats-listen", "", "expose the embedded NATS server on this address (default: in-process only)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate: the gateway serves HTTPS and HTTP/2 (with --tls-key)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&cfg.AutoscalerConfig, "autoscaler-config", "", "autoscaler configuration with Knative's keys (see config/autoscaler.yaml); default: Knative's defaults")
 	f.BoolVar(&cfg.Profiling, "profiling", false, "serve Go's pprof profiles on the admin API under /debug/pprof/ (token required)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

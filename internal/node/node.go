@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,9 @@ type Config struct {
 	// AutoscalerConfig is a config/autoscaler.yaml file; empty means
 	// Knative's defaults.
 	AutoscalerConfig string
+	// TLSCert and TLSKey, when both set, make the gateway serve HTTPS
+	// (HTTP/1.1 and HTTP/2) instead of plain HTTP (HTTP/1.1 and h2c).
+	TLSCert, TLSKey string
 }
 
 // logLinesPerFunction is how many lines of output the node keeps per function.
@@ -115,7 +119,19 @@ func Run(ctx context.Context, cfg Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	gatewayURL := "http://" + gwLn.Addr().String()
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("give both --tls-cert and --tls-key, or neither")
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		gwLn = tls.NewListener(gwLn, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
+	gatewayURL := scheme + "://" + gwLn.Addr().String()
 	adminURL := "http://" + adminLn.Addr().String()
 	mods, err := modules.Open(filepath.Join(cfg.DataDir, "modules"))
 	if err != nil {
@@ -191,6 +207,11 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { ctrlDone <- ctrl.Run(runCtx) }()
 
 	gwSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// HTTP/1.1 always; HTTP/2 over TLS when serving TLS, h2c otherwise.
+	gwSrv.Protocols = new(http.Protocols)
+	gwSrv.Protocols.SetHTTP1(true)
+	gwSrv.Protocols.SetHTTP2(cfg.TLSCert != "")
+	gwSrv.Protocols.SetUnencryptedHTTP2(cfg.TLSCert == "")
 	adminHTTP := &http.Server{Handler: adminSrv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- serve("gateway", gwSrv, gwLn) }()

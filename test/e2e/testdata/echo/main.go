@@ -21,6 +21,30 @@ func main() {
 		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(1)
 	}
+	// /upgrade switches protocols and echoes lines back: a stand-in for
+	// WebSocket that tests the gateway's upgrade pass-through.
+	http.HandleFunc("/upgrade", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
+			return
+		}
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer conn.Close()
+		fmt.Fprint(rw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		rw.Flush()
+		for {
+			line, err := rw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			fmt.Fprint(rw, "echo: "+line)
+			rw.Flush()
+		}
+	})
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(os.Stderr, "served", r.URL.Path)
 		w.Header().Set("Content-Type", "application/json")
@@ -31,6 +55,7 @@ func main() {
 			"path":     r.URL.Path,
 			"host":     r.Host,
 			"prefix":   r.Header.Get("X-Forwarded-Prefix"),
+			"proto":    r.Proto,
 		})
 	})
 	if err := http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil); err != nil {

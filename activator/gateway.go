@@ -72,13 +72,18 @@ func (ps *Pools) CloseAll(ctx context.Context) {
 // Gateway is the http.Handler every function request enters by: it looks
 // up the route, picks a Revision and hands the request to its Pool.
 type Gateway struct {
-	routes *Routes
-	pools  *Pools
-	log    *slog.Logger
+	routes    *Routes
+	pools     *Pools
+	log       *slog.Logger
+	accessLog *slog.Logger // nil: no access log
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
+
+// SetAccessLog makes the gateway log one line per request to l (nil
+// turns it off). Call it before serving.
+func (g *Gateway) SetAccessLog(l *slog.Logger) { g.accessLog = l }
 
 // NewGateway returns the gateway handler. Its metrics are registered
 // with reg.
@@ -108,6 +113,7 @@ func NewGateway(routes *Routes, pools *Pools, log *slog.Logger, reg prometheus.R
 // ServeHTTP routes one request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	begin := time.Now()
+	trace := traceID(r)
 	m, ok := g.routes.lookup(r)
 	if !ok {
 		runtime.WriteError(w, http.StatusNotFound, fmt.Sprintf(
@@ -164,8 +170,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if code == 0 {
 		code = http.StatusOK
 	}
+	took := time.Since(begin)
 	g.requests.WithLabelValues(rt.Namespace, rt.Function, rev, strconv.Itoa(code)).Inc()
-	g.latency.WithLabelValues(rt.Namespace, rt.Function, rev).Observe(time.Since(begin).Seconds())
+	g.latency.WithLabelValues(rt.Namespace, rt.Function, rev).Observe(took.Seconds())
+	if g.accessLog != nil {
+		g.accessLog.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("host", r.Host), slog.String("path", r.URL.Path),
+			slog.Int("status", code), slog.Duration("duration", took),
+			slog.String("namespace", rt.Namespace), slog.String("function", rt.Function), slog.String("revision", rev),
+			slog.String("trace_id", trace), slog.String("remote", r.RemoteAddr))
+	}
 }
 
 // statusWriter records the status code written through it. Unwrap lets

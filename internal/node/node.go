@@ -53,6 +53,8 @@ type Config struct {
 	// AutoscalerConfig is a config/autoscaler.yaml file; empty means
 	// Knative's defaults.
 	AutoscalerConfig string
+	// AccessLog logs one line per gateway request.
+	AccessLog bool
 	// TLSCert and TLSKey, when both set, make the gateway serve HTTPS
 	// (HTTP/1.1 and HTTP/2) instead of plain HTTP (HTTP/1.1 and h2c).
 	TLSCert, TLSKey string
@@ -167,6 +169,9 @@ func Run(ctx context.Context, cfg Config) error {
 	gw, err := activator.NewGateway(routes, pools, log, reg)
 	if err != nil {
 		return err
+	}
+	if cfg.AccessLog {
+		gw.SetAccessLog(log.With("log", "access"))
 	}
 	ctrl, err := controller.New(controller.Options{
 		Store:  st,

@@ -127,3 +127,38 @@ func selfSigned(t *testing.T) (string, string) {
 	}
 	return certFile, keyFile
 }
+
+// TestTraceparentAndAccessLog: the function sees the caller's W3C
+// traceparent, or one the gateway made, and the access log line carries
+// the same trace id.
+func TestTraceparentAndAccessLog(t *testing.T) {
+	b := buildAll(t)
+	n := startNode(t, b, t.TempDir(), "--access-log")
+	n.mustWisp("service", "create", "echo", "--exec", b.echo)
+
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	req, _ := http.NewRequest("GET", n.Gateway+"/fn/default/echo/traced", nil)
+	req.Header.Set("traceparent", tp)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r echoReply
+	_ = json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	if r.Trace != tp {
+		t.Fatalf("function saw traceparent %q, want the caller's", r.Trace)
+	}
+	made := n.callEcho("", "/fn/default/echo/untraced").Trace
+	if len(made) != 55 || !strings.HasPrefix(made, "00-") {
+		t.Fatalf("function saw %q, want a traceparent made by the gateway", made)
+	}
+	eventually(t, 5*time.Second, func() string {
+		log := n.log.String()
+		if !strings.Contains(log, "trace_id=4bf92f3577b34da6a3ce929d0e0e4736") || !strings.Contains(log, "trace_id="+made[3:35]) ||
+			!strings.Contains(log, "path=/fn/default/echo/traced") {
+			return "access log lines missing or without trace ids"
+		}
+		return ""
+	})
+}

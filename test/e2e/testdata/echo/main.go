@@ -56,6 +56,7 @@ func main() {
 			"host":     r.Host,
 			"prefix":   r.Header.Get("X-Forwarded-Prefix"),
 			"proto":    r.Proto,
+			"trace":    r.Header.Get("Traceparent"),
 		})
 	})
 	if err := http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil); err != nil {

@@ -122,15 +122,7 @@ func (s *KV) Get(ctx context.Context, kind Kind, namespace, name string) (Entry,
 // (a single watch up to its end-of-initial-values marker).
 func (s *KV) List(ctx context.Context, kind Kind, namespace string) ([]Entry, error) {
 	fail := func(err error) error { return fmt.Errorf("store: list %s/%s: %w", kind, nsOrAll(namespace), err) }
-	filter, err := keyFilter(namespace)
-	if err != nil {
-		return nil, fail(err)
-	}
-	b, err := s.bucket(ctx, kind)
-	if err != nil {
-		return nil, fail(err)
-	}
-	w, err := b.Watch(ctx, filter)
+	w, err := s.watchKeys(ctx, kind, namespace)
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -262,15 +254,7 @@ func (s *KV) Delete(ctx context.Context, kind Kind, namespace, name string, expe
 // The channel is closed when ctx is done or the NATS connection closes.
 func (s *KV) Watch(ctx context.Context, kind Kind, namespace string) (<-chan Event, error) {
 	fail := func(err error) error { return fmt.Errorf("store: watch %s/%s: %w", kind, nsOrAll(namespace), err) }
-	filter, err := keyFilter(namespace)
-	if err != nil {
-		return nil, fail(err)
-	}
-	b, err := s.bucket(ctx, kind)
-	if err != nil {
-		return nil, fail(err)
-	}
-	w, err := b.Watch(ctx, filter)
+	w, err := s.watchKeys(ctx, kind, namespace)
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -416,4 +400,17 @@ func isLabel(s string) bool {
 		}
 	}
 	return true
+}
+
+// watchKeys opens a watch of one namespace's keys ("" = all) of a kind.
+func (s *KV) watchKeys(ctx context.Context, kind Kind, namespace string) (jetstream.KeyWatcher, error) {
+	filter, err := keyFilter(namespace)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.bucket(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	return b.Watch(ctx, filter)
 }

@@ -66,6 +66,12 @@ func (s *scaling) track(r *api.Revision, pool *activator.Pool, routed bool) erro
 		if err != nil {
 			return err
 		}
+		if c := r.Status.GetCondition(api.ConditionReady); c != nil && c.IsTrue() {
+			// A revision that was ready before (the node restarted, or
+			// traffic came back to it) resumes at the scale it had rather
+			// than at initial-scale: functions idle at zero stay there.
+			spec.InitialScale = r.Status.DesiredReplicas
+		}
 		as, err := autoscaler.NewRevision(spec, time.Now())
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -50,6 +51,15 @@ func TestScaleToZeroAndBackWithNothingLost(t *testing.T) {
 	})
 	if took := time.Since(idleSince); took < 6*time.Second {
 		t.Fatalf("scaled to zero after %v, before the 6s stable window passed", took)
+	}
+
+	// A restarted node leaves an idle function at zero: nothing starts.
+	n.stop()
+	n = startNode(t, b, dataDir, "--autoscaler-config", cfg)
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if out, err := exec.Command("pgrep", "-f", "^"+b.echo).Output(); err == nil {
+			t.Fatalf("a restarted node started the idle function: %s", out)
+		}
 	}
 
 	var wg sync.WaitGroup

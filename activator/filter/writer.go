@@ -1,0 +1,247 @@
+package filter
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"sync/atomic"
+)
+
+// headerWriter runs the response phase when the function sends its
+// status, and passes the body on untouched.
+type headerWriter struct {
+	w       http.ResponseWriter
+	x       *Exchange
+	streams []Stream
+
+	wrote    bool   // the response phase ran
+	replaced []byte // non-nil: a filter replaced the response with this body
+}
+
+func (hw *headerWriter) Header() http.Header { return hw.w.Header() }
+
+// Unwrap lets http.ResponseController reach the connection (Hijack for
+// WebSocket upgrades, deadlines).
+func (hw *headerWriter) Unwrap() http.ResponseWriter { return hw.w }
+
+// responsePhase runs the streams' Response in reverse order. It reports
+// whether a filter replaced the response.
+func (hw *headerWriter) responsePhase(code int) bool {
+	hw.wrote = true
+	hw.x.Status, hw.x.Header = code, hw.w.Header()
+	for i := len(hw.streams) - 1; i >= 0; i-- {
+		if r := hw.streams[i].Response(hw.x); r != nil {
+			replaceHeader(hw.w.Header(), r.Header)
+			hw.x.Status = cmpStatus(r.Status)
+			hw.replaced = r.Body
+			if hw.replaced == nil {
+				hw.replaced = []byte{}
+			}
+		}
+	}
+	return hw.replaced != nil
+}
+
+func (hw *headerWriter) WriteHeader(code int) {
+	if informational(code) {
+		hw.w.WriteHeader(code)
+		return
+	}
+	if hw.wrote {
+		return
+	}
+	replaced := hw.responsePhase(code)
+	hw.w.WriteHeader(hw.x.Status)
+	if replaced {
+		_, _ = hw.w.Write(hw.replaced)
+	}
+}
+
+func (hw *headerWriter) Write(b []byte) (int, error) {
+	if !hw.wrote {
+		hw.WriteHeader(http.StatusOK)
+	}
+	if hw.replaced != nil {
+		return len(b), nil
+	}
+	return hw.w.Write(b)
+}
+
+func (hw *headerWriter) Flush() {
+	if !hw.wrote {
+		hw.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(hw.w).Flush()
+}
+
+// finish completes a response the function ended without writing.
+func (hw *headerWriter) finish() {
+	if !hw.wrote {
+		hw.WriteHeader(http.StatusOK)
+	}
+}
+
+// bodyWriter is a headerWriter that also passes the response body
+// through the BodyStreams, and holds the headers back until the first
+// bytes of body come out of them.
+type bodyWriter struct {
+	headerWriter
+	bodies      []BodyStream
+	headersSent bool
+	// local is a local response given while the function read the
+	// request body; it may be set by the goroutine that reads the body.
+	local atomic.Pointer[Response]
+}
+
+func (bw *bodyWriter) WriteHeader(code int) {
+	if informational(code) {
+		bw.w.WriteHeader(code)
+		return
+	}
+	if bw.wrote {
+		return
+	}
+	if bw.responsePhase(code) {
+		bw.sendHeaders()
+		_, _ = bw.w.Write(bw.replaced)
+	}
+}
+
+func (bw *bodyWriter) Write(b []byte) (int, error) {
+	if !bw.wrote {
+		bw.WriteHeader(http.StatusOK)
+	}
+	if bw.replaced != nil || bw.local.Load() != nil {
+		return len(b), nil
+	}
+	if out := bw.responseBody(b, false); len(out) > 0 {
+		bw.sendHeaders()
+		if _, err := bw.w.Write(out); err != nil {
+			return 0, err
+		}
+	}
+	return len(b), nil
+}
+
+func (bw *bodyWriter) Flush() {
+	if bw.headersSent {
+		_ = http.NewResponseController(bw.w).Flush()
+	}
+}
+
+// responseBody passes a chunk through the BodyStreams in reverse order.
+func (bw *bodyWriter) responseBody(chunk []byte, end bool) []byte {
+	for i := len(bw.bodies) - 1; i >= 0; i-- {
+		if len(chunk) == 0 && !end {
+			return nil
+		}
+		chunk = bw.bodies[i].ResponseBody(bw.x, chunk, end)
+	}
+	return chunk
+}
+
+func (bw *bodyWriter) sendHeaders() {
+	if bw.headersSent {
+		return
+	}
+	bw.headersSent = true
+	bw.w.Header().Del("Content-Length")
+	bw.w.WriteHeader(bw.x.Status)
+}
+
+func (bw *bodyWriter) finish() {
+	if local := bw.local.Load(); local != nil {
+		if !bw.headersSent {
+			bw.headersSent = true
+			clear(bw.w.Header())
+			writeLocal(bw.w, bw.x, nil, local)
+		}
+		return
+	}
+	if !bw.wrote {
+		bw.WriteHeader(http.StatusOK)
+	}
+	if bw.replaced != nil {
+		return
+	}
+	out := bw.responseBody(nil, true)
+	bw.sendHeaders()
+	if len(out) > 0 {
+		_, _ = bw.w.Write(out)
+	}
+}
+
+// errAnswered is what the function reads from a request body after a
+// filter answered the request itself.
+var errAnswered = errors.New("a filter answered the request while its body was read")
+
+// requestBody passes the request body through the BodyStreams as the
+// function reads it.
+type requestBody struct {
+	body    io.ReadCloser
+	x       *Exchange
+	streams []BodyStream
+	answer  *atomic.Pointer[Response]
+
+	buf []byte
+	out []byte // passed through the streams, not yet read
+	eof bool
+	err error
+}
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	for len(b.out) == 0 {
+		if b.err != nil {
+			return 0, b.err
+		}
+		if b.eof {
+			return 0, io.EOF
+		}
+		if b.buf == nil {
+			b.buf = make([]byte, 32<<10)
+		}
+		n, err := b.body.Read(b.buf)
+		end := errors.Is(err, io.EOF)
+		if err != nil && !end {
+			b.err = err
+			if n == 0 {
+				return 0, err
+			}
+		}
+		chunk := b.buf[:n]
+		for _, s := range b.streams {
+			if len(chunk) == 0 && !end {
+				break
+			}
+			var resp *Response
+			if chunk, resp = s.RequestBody(b.x, chunk, end); resp != nil {
+				b.answer.Store(resp)
+				b.err = errAnswered
+				return 0, b.err
+			}
+		}
+		b.out, b.eof = chunk, end
+	}
+	n := copy(p, b.out)
+	b.out = b.out[n:]
+	return n, nil
+}
+
+func (b *requestBody) Close() error { return b.body.Close() }
+
+func informational(code int) bool { return code >= 100 && code < 200 }
+
+func cmpStatus(code int) int {
+	if code == 0 {
+		return http.StatusOK
+	}
+	return code
+}
+
+// replaceHeader makes dst hold exactly src's fields.
+func replaceHeader(dst, src http.Header) {
+	clear(dst)
+	for k, v := range src {
+		dst[k] = v
+	}
+}

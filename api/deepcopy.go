@@ -22,6 +22,10 @@ func (f *Function) DeepCopyInto(out *Function) {
 	f.Spec.Template.DeepCopyInto(&out.Spec.Template)
 	out.Spec.Traffic = copyTraffic(f.Spec.Traffic)
 	out.Spec.Routes = copyRoutes(f.Spec.Routes)
+	out.Spec.Filters = copyGatewayFilters(f.Spec.Filters)
+	out.Spec.Retries = f.Spec.Retries.DeepCopy()
+	out.Spec.CircuitBreaker = copyPtr(f.Spec.CircuitBreaker)
+	out.Spec.OutlierDetection = copyPtr(f.Spec.OutlierDetection)
 	out.Status = f.Status
 	out.Status.Conditions = f.Status.Conditions.DeepCopy()
 	out.Status.Traffic = copyTraffic(f.Status.Traffic)
@@ -122,7 +126,55 @@ func copyRoutes(in []RouteRule) []RouteRule {
 		r.Headers = slices.Clone(r.Headers)
 		r.Query = slices.Clone(r.Query)
 		r.LatestRevision = copyPtr(r.LatestRevision)
+		r.Retries = r.Retries.DeepCopy()
 		out[i] = r
 	}
 	return out
+}
+
+// DeepCopy returns a copy of p that shares no memory with it.
+func (p *RetryPolicy) DeepCopy() *RetryPolicy {
+	if p == nil {
+		return nil
+	}
+	out := *p
+	out.RetryOn = slices.Clone(p.RetryOn)
+	out.BudgetPercent = copyPtr(p.BudgetPercent)
+	return &out
+}
+
+func copyGatewayFilters(in []GatewayFilter) []GatewayFilter {
+	if in == nil {
+		return nil
+	}
+	out := make([]GatewayFilter, len(in))
+	for i, f := range in {
+		if f.Headers != nil {
+			h := HeadersFilter{Request: f.Headers.Request.deepCopy(), Response: f.Headers.Response.deepCopy()}
+			f.Headers = &h
+		}
+		f.RateLimit = copyPtr(f.RateLimit)
+		if f.Fault != nil {
+			f.Fault = &FaultFilter{Delay: copyPtr(f.Fault.Delay), Abort: copyPtr(f.Fault.Abort)}
+		}
+		if f.Mirror != nil {
+			m := *f.Mirror
+			m.Percentage = copyPtr(m.Percentage)
+			f.Mirror = &m
+		}
+		if f.CORS != nil {
+			c := *f.CORS
+			c.AllowOrigins = slices.Clone(c.AllowOrigins)
+			c.AllowMethods = slices.Clone(c.AllowMethods)
+			c.AllowHeaders = slices.Clone(c.AllowHeaders)
+			c.ExposeHeaders = slices.Clone(c.ExposeHeaders)
+			f.CORS = &c
+		}
+		out[i] = f
+	}
+	return out
+}
+
+func (e HeaderEdits) deepCopy() HeaderEdits {
+	return HeaderEdits{Set: maps.Clone(e.Set), Add: maps.Clone(e.Add), Remove: slices.Clone(e.Remove)}
 }

@@ -66,6 +66,17 @@ type FunctionSpec struct {
 	// before the percent split ("traffic colouring"); the first rule
 	// that matches wins.
 	Routes []RouteRule `json:"routes,omitempty"`
+
+	// Filters are the Function's built-in gateway filters; they run
+	// with the node's global filters and the Filter resources that
+	// select this Function, ordered by phase and priority.
+	Filters []GatewayFilter `json:"filters,omitempty"`
+	// Retries retries failed attempts of requests to this Function.
+	Retries *RetryPolicy `json:"retries,omitempty"`
+	// CircuitBreaker bounds the requests each Revision takes.
+	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
+	// OutlierDetection ejects instances that keep failing.
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
 }
 
 // RouteRule sends the requests it matches to one target.
@@ -78,6 +89,11 @@ type RouteRule struct {
 	RevisionName   string `json:"revisionName,omitempty"`
 	Tag            string `json:"tag,omitempty"`
 	LatestRevision *bool  `json:"latestRevision,omitempty"`
+	// Timeout bounds requests this rule routes, e.g. "2s", within the
+	// Revision's timeoutSeconds.
+	Timeout string `json:"timeout,omitempty"`
+	// Retries replaces spec.retries for requests this rule routes.
+	Retries *RetryPolicy `json:"retries,omitempty"`
 }
 
 // StringMatch matches a header or query parameter by name with exactly

@@ -81,6 +81,7 @@ func (f *Function) Validate() *apis.FieldError {
 	for i := range f.Spec.Routes {
 		errs = errs.Also(f.Spec.Routes[i].validate(f.Name, f.Spec.Traffic).ViaFieldIndex("spec.routes", i))
 	}
+	errs = errs.Also(f.Spec.validatePolicy().ViaField("spec"))
 	return errs
 }
 
@@ -104,11 +105,7 @@ func (r *RouteRule) validate(function string, traffic []TrafficTarget) *apis.Fie
 	}
 	if r.Tag != "" {
 		targets++
-		found := false
-		for _, t := range traffic {
-			found = found || t.Tag == r.Tag
-		}
-		if !found {
+		if !hasTag(traffic, r.Tag) {
 			errs = errs.Also(apis.ErrInvalidValue(r.Tag, "tag", "no spec.traffic target has this tag"))
 		}
 	}

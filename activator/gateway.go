@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wisp-faas/wisp/activator/filter"
 	"github.com/wisp-faas/wisp/runtime"
 )
 
@@ -121,9 +123,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt := m.route
+	var rule *Rule
 	rev, ok := "", false
 	if m.tag == "" {
-		rev, ok = rt.rule(r)
+		if rule = rt.rule(r); rule != nil {
+			rev, ok = rule.Revision, true
+		}
 	}
 	if !ok {
 		rev, ok = rt.pick(m.tag, randInt64N)
@@ -143,9 +148,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ctx := r.Context()
+	timeout := time.Duration(0)
 	if ts := pool.Revision().Spec.TimeoutSeconds; ts != nil && *ts > 0 {
+		timeout = time.Duration(*ts) * time.Second
+	}
+	retry := rt.Retry
+	if rule != nil {
+		if rule.Timeout > 0 && (timeout == 0 || rule.Timeout < timeout) {
+			timeout = rule.Timeout
+		}
+		if rule.Retry != nil {
+			retry = rule.Retry
+		}
+	}
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(*ts)*time.Second)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	out := r.WithContext(ctx)
@@ -162,9 +180,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	sw := &statusWriter{ResponseWriter: w}
-	pool.ServeHTTP(sw, out)
+	if rt.Chain.Len() == 0 {
+		forward(sw, out, pool, retry, rt.budget)
+	} else {
+		x := &filter.Exchange{Request: out, Namespace: rt.Namespace, Function: rt.Function, Revision: rev, TraceID: trace}
+		rt.Chain.Serve(sw, x, &upstream{pool: pool, retry: retry, budget: rt.budget})
+	}
 	if sw.code == 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		runtime.WriteError(sw, http.StatusGatewayTimeout, fmt.Sprintf("function %s/%s did not answer within its timeout", rt.Namespace, rt.Function))
+		runtime.WriteFailure(sw, http.StatusGatewayTimeout, runtime.FailureTimeout, fmt.Sprintf("function %s/%s did not answer within its timeout", rt.Namespace, rt.Function))
 	}
 	code := sw.code
 	if code == 0 {
@@ -180,6 +203,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("namespace", rt.Namespace), slog.String("function", rt.Function), slog.String("revision", rev),
 			slog.String("trace_id", trace), slog.String("remote", r.RemoteAddr))
 	}
+}
+
+// upstream is what the filter chain calls once the request phase is
+// done: the Revision's pool, with retries.
+type upstream struct {
+	pool   *Pool
+	retry  *RetryPolicy
+	budget *retryBudget
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	forward(w, r, u.pool, u.retry, u.budget)
 }
 
 // statusWriter records the status code written through it. Unwrap lets

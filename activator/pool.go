@@ -95,6 +95,8 @@ type Pool struct {
 
 	inFlight atomic.Int64 // requests in the pool: queued or being served
 	waiting  atomic.Int64 // requests waiting for capacity
+	active   atomic.Int64 // requests inside instances
+	policy   atomic.Pointer[PoolPolicy]
 	rr       atomic.Uint64
 	stats    concurrencyStats
 
@@ -119,6 +121,49 @@ type member struct {
 	inst     runtime.Instance
 	ready    atomic.Bool
 	inFlight atomic.Int64
+
+	// Outlier detection: 5xx answers in a row, how many times the
+	// instance was ejected, and until when (Unix nanoseconds).
+	failures     atomic.Int64
+	ejections    atomic.Int64
+	ejectedUntil atomic.Int64
+}
+
+// usable reports whether m takes requests at now (Unix nanoseconds).
+func (m *member) usable(now int64) bool {
+	return m.ready.Load() && m.ejectedUntil.Load() <= now
+}
+
+// PoolPolicy is the resilience a Function asks of each of its pools:
+// circuit breaking and outlier detection.
+type PoolPolicy struct {
+	// MaxRequests bounds the requests inside instances at once; the
+	// rest wait. 0 means no bound beyond containerConcurrency.
+	MaxRequests int64
+	// MaxPending bounds the requests waiting; past it requests get 503
+	// at once. 0 means the pool's queue depth.
+	MaxPending int64
+	// Outlier, when set, ejects instances that answer 5xx in a row.
+	Outlier *OutlierPolicy
+}
+
+// OutlierPolicy ejects an instance from load balancing after
+// Consecutive5xx answers of 5xx in a row, for BaseEjection times the
+// number of times it was ejected. At most MaxEjectionPercent of the
+// ready instances are ejected at once, and never the last one.
+type OutlierPolicy struct {
+	Consecutive5xx     int64
+	BaseEjection       time.Duration
+	MaxEjectionPercent int
+}
+
+// SetPolicy applies a Function's circuit breaker and outlier detection
+// to the pool, from the next request on.
+func (p *Pool) SetPolicy(pp PoolPolicy) {
+	p.policy.Store(&pp)
+	p.mu.Lock()
+	p.broadcastLocked() // a raised bound frees waiting requests
+	p.mu.Unlock()
 }
 
 // NewPool returns an empty pool.
@@ -374,14 +419,18 @@ func (p *Pool) pick() (*member, <-chan struct{}, bool) {
 		return nil, nil, true
 	}
 	n := len(p.members)
+	if pol := p.policy.Load(); pol != nil && pol.MaxRequests > 0 && p.active.Load() >= pol.MaxRequests {
+		return nil, p.changed, false
+	}
+	now := time.Now().UnixNano()
 	var m *member
 	switch {
 	case n == 0:
 	case p.capacity == 0:
-		m = p.twoChoicesLocked()
+		m = p.twoChoicesLocked(now)
 	case p.capacity <= 3:
 		for _, x := range p.members {
-			if x.ready.Load() && x.inFlight.Load() < p.capacity {
+			if x.usable(now) && x.inFlight.Load() < p.capacity {
 				m = x
 				break
 			}
@@ -390,7 +439,7 @@ func (p *Pool) pick() (*member, <-chan struct{}, bool) {
 		start := int(p.rr.Add(1))
 		for i := range n {
 			x := p.members[(start+i)%n]
-			if x.ready.Load() && x.inFlight.Load() < p.capacity {
+			if x.usable(now) && x.inFlight.Load() < p.capacity {
 				m = x
 				break
 			}
@@ -400,14 +449,15 @@ func (p *Pool) pick() (*member, <-chan struct{}, bool) {
 		return nil, p.changed, false
 	}
 	m.inFlight.Add(1)
+	p.active.Add(1)
 	return m, nil, false
 }
 
 // twoChoicesLocked picks the less loaded of two random ready instances.
-func (p *Pool) twoChoicesLocked() *member {
+func (p *Pool) twoChoicesLocked(now int64) *member {
 	ready := make([]*member, 0, len(p.members))
 	for _, x := range p.members {
-		if x.ready.Load() {
+		if x.usable(now) {
 			ready = append(ready, x)
 		}
 	}
@@ -431,6 +481,7 @@ func (p *Pool) twoChoicesLocked() *member {
 // release returns capacity taken by pick and wakes a waiting request.
 func (p *Pool) release(m *member) {
 	m.inFlight.Add(-1)
+	p.active.Add(-1)
 	if p.waiting.Load() > 0 {
 		p.mu.Lock()
 		p.broadcastLocked()
@@ -459,7 +510,7 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for {
 		m, wait, closed := p.pick()
 		if closed {
-			runtime.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s is shutting down", p.rev.Name))
+			runtime.WriteFailure(w, http.StatusServiceUnavailable, runtime.FailureOverloaded, fmt.Sprintf("revision %s is shutting down", p.rev.Name))
 			return
 		}
 		if m != nil {
@@ -470,22 +521,25 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if cold {
 				p.onCold(time.Since(arrived))
 			}
-			m.inst.ServeHTTP(w, r)
-			p.release(m)
+			p.serve(m, w, r)
 			return
 		}
 		if s := p.Status(); s.Ready == 0 && s.Starting == 0 && s.LastError != "" && s.Desired > 0 {
 			// The last start failed and the next is not due yet: say why
 			// now rather than hold the request until its deadline.
 			w.Header().Set("Retry-After", "1")
-			runtime.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s has no instance: %s", p.rev.Name, s.LastError))
+			runtime.WriteFailure(w, http.StatusServiceUnavailable, runtime.FailureOverloaded, fmt.Sprintf("revision %s has no instance: %s", p.rev.Name, s.LastError))
 			return
 		}
 		if !queued {
-			if p.waiting.Add(1) > p.queueDepth {
+			depth, why := p.queueDepth, "requests are already waiting"
+			if pol := p.policy.Load(); pol != nil && pol.MaxPending > 0 {
+				depth, why = pol.MaxPending, "requests are already waiting (the circuit breaker's maxPendingRequests)"
+			}
+			if p.waiting.Add(1) > depth {
 				p.waiting.Add(-1)
 				w.Header().Set("Retry-After", "1")
-				runtime.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %s is overloaded: %d requests are already waiting", p.rev.Name, p.queueDepth))
+				runtime.WriteFailure(w, http.StatusServiceUnavailable, runtime.FailureOverloaded, fmt.Sprintf("revision %s is overloaded: %d %s", p.rev.Name, depth, why))
 				return
 			}
 			queued = true
@@ -503,10 +557,63 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} else if s.Ready == 0 {
 				msg = fmt.Sprintf("no instance of revision %s became ready in time", p.rev.Name)
 			}
-			runtime.WriteError(w, http.StatusGatewayTimeout, msg)
+			runtime.WriteFailure(w, http.StatusGatewayTimeout, runtime.FailureTimeout, msg)
 			return
 		}
 	}
+}
+
+// serve hands a request to an instance whose capacity pick reserved,
+// watching its status for outlier detection when the policy asks.
+func (p *Pool) serve(m *member, w http.ResponseWriter, r *http.Request) {
+	defer p.release(m)
+	pol := p.policy.Load()
+	if pol == nil || pol.Outlier == nil {
+		m.inst.ServeHTTP(w, r)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	m.inst.ServeHTTP(sw, r)
+	if sw.code < 500 {
+		m.failures.Store(0)
+		return
+	}
+	if m.failures.Add(1) >= pol.Outlier.Consecutive5xx {
+		p.eject(m, pol.Outlier)
+	}
+}
+
+// eject takes m out of load balancing for a while, unless that would
+// eject more than the policy allows.
+func (p *Pool) eject(m *member, o *OutlierPolicy) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if m.ejectedUntil.Load() > now.UnixNano() {
+		return
+	}
+	ready, ejected := 0, 0
+	for _, x := range p.members {
+		if x.ready.Load() {
+			ready++
+			if x.ejectedUntil.Load() > now.UnixNano() {
+				ejected++
+			}
+		}
+	}
+	if ready-ejected <= 1 || (ejected+1)*100 > ready*o.MaxEjectionPercent {
+		return
+	}
+	n := m.ejections.Add(1)
+	d := o.BaseEjection * time.Duration(n)
+	m.ejectedUntil.Store(now.Add(d).UnixNano())
+	m.failures.Store(0)
+	p.log.Warn("instance ejected after consecutive 5xx answers", "instance", m.inst.ID(), "for", d, "ejections", n)
+	time.AfterFunc(d, func() {
+		p.mu.Lock()
+		p.broadcastLocked() // requests waiting may use it again
+		p.mu.Unlock()
+	})
 }
 
 // Waiting returns the number of requests waiting for capacity.

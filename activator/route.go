@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/wisp-faas/wisp/activator/filter"
 )
 
 // RevisionKey names a Revision in a namespace.
@@ -32,6 +35,14 @@ type Route struct {
 	// picks the Revision.
 	Rules   []Rule
 	Targets []Target
+	// Chain is the Function's filter chain; nil runs none.
+	Chain *filter.Chain
+	// Retry is the Function's retry policy; nil retries nothing.
+	Retry *RetryPolicy
+
+	// budget counts the Function's requests and retries in flight; Set
+	// carries it over from the route it replaces.
+	budget *retryBudget
 }
 
 // Rule sends the requests whose headers and query parameters all match
@@ -40,6 +51,10 @@ type Rule struct {
 	Headers  []Match
 	Query    []Match
 	Revision string
+	// Timeout, when positive, bounds the requests the rule routes.
+	Timeout time.Duration
+	// Retry, when set, replaces the route's retry policy.
+	Retry *RetryPolicy
 }
 
 // Match tests one header or query parameter. Exactly one of Exact,
@@ -70,13 +85,14 @@ func (m *Match) matches(values []string) bool {
 	return false
 }
 
-// rule returns the Revision of the first rule the request matches.
-func (r *Route) rule(req *http.Request) (string, bool) {
+// rule returns the first rule the request matches, or nil.
+func (r *Route) rule(req *http.Request) *Rule {
 	if len(r.Rules) == 0 {
-		return "", false
+		return nil
 	}
 	var query url.Values
-	for _, rl := range r.Rules {
+	for i := range r.Rules {
+		rl := &r.Rules[i]
 		ok := true
 		for i := range rl.Headers {
 			if ok = rl.Headers[i].matches(req.Header.Values(rl.Headers[i].Name)); !ok {
@@ -94,10 +110,10 @@ func (r *Route) rule(req *http.Request) (string, bool) {
 			}
 		}
 		if ok {
-			return rl.Revision, true
+			return rl
 		}
 	}
-	return "", false
+	return nil
 }
 
 // pick chooses the Revision for one request. tag, when non-empty, selects
@@ -177,7 +193,13 @@ func (r *Routes) Set(route Route) {
 	route.Rules = append([]Rule(nil), route.Rules...)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.routes[RevisionKey{route.Namespace, route.Function}] = &route
+	k := RevisionKey{route.Namespace, route.Function}
+	if old, ok := r.routes[k]; ok {
+		route.budget = old.budget
+	} else {
+		route.budget = &retryBudget{}
+	}
+	r.routes[k] = &route
 	r.rebuild()
 }
 

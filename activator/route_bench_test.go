@@ -35,8 +35,10 @@ func BenchmarkRouteMatch(b *testing.B) {
 				if !ok {
 					b.Fatal("no match")
 				}
-				rev, ok := m.route.rule(req)
-				if !ok {
+				rev, ok := "", false
+				if rl := m.route.rule(req); rl != nil {
+					rev, ok = rl.Revision, true
+				} else {
 					rev, ok = m.route.pick(m.tag, randInt64N)
 				}
 				lat = append(lat, time.Since(t0))

@@ -101,7 +101,10 @@ func TestRulesPickBeforeTheSplit(t *testing.T) {
 		{nil, "", ""},
 	}
 	for _, c := range cases {
-		got, ok := rt.rule(req(c.h, c.query))
+		got, ok := "", false
+		if rl := rt.rule(req(c.h, c.query)); rl != nil {
+			got, ok = rl.Revision, true
+		}
 		if c.want == "" && ok || c.want != "" && got != c.want {
 			t.Errorf("headers %v query %q: rule picked %q (%v), want %q", c.h, c.query, got, ok, c.want)
 		}

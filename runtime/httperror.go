@@ -19,3 +19,27 @@ func WriteError(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
 }
+
+// FailureHeader, on an answer wisp wrote itself, names the kind of
+// failure, so that the gateway's retry policy (and a curious client) can
+// tell a process that refused the connection from one that answered 503.
+const FailureHeader = "X-Wisp-Failure"
+
+// The kinds of failure FailureHeader names.
+const (
+	// FailureConnect: the instance did not accept the connection.
+	FailureConnect = "connect-failure"
+	// FailureReset: the connection broke before the response began.
+	FailureReset = "reset"
+	// FailureOverloaded: the gateway had no capacity for the request (a
+	// full queue, an open circuit breaker, no ready instance).
+	FailureOverloaded = "overloaded"
+	// FailureTimeout: a deadline passed before the response began.
+	FailureTimeout = "timeout"
+)
+
+// WriteFailure is WriteError for a failure of one of the kinds above.
+func WriteFailure(w http.ResponseWriter, status int, kind, msg string) {
+	w.Header().Set(FailureHeader, kind)
+	WriteError(w, status, msg)
+}

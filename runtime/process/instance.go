@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wisp-faas/wisp/api"
@@ -133,7 +134,7 @@ func (i *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			state = "stopping"
 		}
 		msg := fmt.Sprintf("instance %s of revision %s is %s; send the request to a ready instance", i.id, i.rev.Name, state)
-		runtime.WriteError(w, http.StatusServiceUnavailable, msg)
+		runtime.WriteFailure(w, http.StatusServiceUnavailable, runtime.FailureOverloaded, msg)
 		return
 	}
 	i.inflight.Add(1)
@@ -156,12 +157,12 @@ func (i *instance) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	ctx := r.Context()
 	switch {
 	case errors.Is(context.Cause(ctx), errRequestTimeout):
-		runtime.WriteError(w, http.StatusGatewayTimeout, fmt.Sprintf(
+		runtime.WriteFailure(w, http.StatusGatewayTimeout, runtime.FailureTimeout, fmt.Sprintf(
 			"revision %s did not answer within its timeout of %s; make it answer sooner or raise spec.timeoutSeconds",
 			i.rev.Name, i.timeout))
 		return
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		runtime.WriteError(w, http.StatusGatewayTimeout, fmt.Sprintf(
+		runtime.WriteFailure(w, http.StatusGatewayTimeout, runtime.FailureTimeout, fmt.Sprintf(
 			"revision %s did not answer before the request's deadline", i.rev.Name))
 		return
 	case errors.Is(ctx.Err(), context.Canceled):
@@ -169,7 +170,7 @@ func (i *instance) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	default:
 		i.log.Warn("forwarding to the process failed", "error", err)
 	}
-	runtime.WriteError(w, http.StatusBadGateway, fmt.Sprintf(
+	runtime.WriteFailure(w, http.StatusBadGateway, connectionFailure(err), fmt.Sprintf(
 		"instance %s of revision %s did not answer: %v; its output may say why ('wisp logs %s -n %s')",
 		i.id, i.rev.Name, err, functionName(i.rev), i.rev.Namespace))
 }
@@ -334,4 +335,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// connectionFailure tells a connection the process refused (nothing was
+// sent: any request may be retried) from one that broke later.
+func connectionFailure(err error) string {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return runtime.FailureConnect
+	}
+	return runtime.FailureReset
 }

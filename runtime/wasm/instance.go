@@ -131,7 +131,7 @@ func (i *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (i *instance) unavailable(w http.ResponseWriter) {
-	runtime.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("instance %s of revision %s is stopped", i.id, i.m.rev.Name))
+	runtime.WriteFailure(w, http.StatusServiceUnavailable, runtime.FailureOverloaded, fmt.Sprintf("instance %s of revision %s is stopped", i.id, i.m.rev.Name))
 }
 
 // ended answers a request whose context ended before the guest answered,
@@ -151,7 +151,7 @@ func (i *instance) ended(w http.ResponseWriter, ctx context.Context, waiting boo
 		if i.m.limits.timeout > 0 && errors.Is(cause, errRequestTimeout) {
 			limit = fmt.Sprintf("its timeout of %s (spec.timeoutSeconds)", i.m.limits.timeout)
 		}
-		runtime.WriteError(w, http.StatusGatewayTimeout, fmt.Sprintf("revision %s did not answer within %s: the deadline passed %s", i.m.rev.Name, limit, when))
+		runtime.WriteFailure(w, http.StatusGatewayTimeout, runtime.FailureTimeout, fmt.Sprintf("revision %s did not answer within %s: the deadline passed %s", i.m.rev.Name, limit, when))
 	}
 }
 

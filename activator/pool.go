@@ -160,6 +160,10 @@ type OutlierPolicy struct {
 // SetPolicy applies a Function's circuit breaker and outlier detection
 // to the pool, from the next request on.
 func (p *Pool) SetPolicy(pp PoolPolicy) {
+	if old := p.policy.Load(); old != nil && old.MaxRequests == pp.MaxRequests && old.MaxPending == pp.MaxPending &&
+		(old.Outlier == nil) == (pp.Outlier == nil) && (old.Outlier == nil || *old.Outlier == *pp.Outlier) {
+		return
+	}
 	p.policy.Store(&pp)
 	p.mu.Lock()
 	p.broadcastLocked() // a raised bound frees waiting requests

@@ -25,6 +25,7 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/wisp-faas/wisp/activator"
+	"github.com/wisp-faas/wisp/activator/filter"
 	"github.com/wisp-faas/wisp/api"
 	"github.com/wisp-faas/wisp/autoscaler"
 	"github.com/wisp-faas/wisp/controller/store"
@@ -88,6 +89,15 @@ type Options struct {
 	// OnDelete, when set, is called once a deleted Function's revisions
 	// and route are gone, to drop what other parts keep for it.
 	OnDelete func(namespace, function string)
+	// GlobalFilters run on every Function's requests (the node's
+	// gateway configuration).
+	GlobalFilters []api.GatewayFilter
+	// ExtraFilters, when set, adds the filters from elsewhere that apply
+	// to a Function (Filter resources).
+	ExtraFilters ExtraFilters
+	// RetainRevisions is how many unrouted Revisions of a Function are
+	// kept; 0 means DefaultRetainRevisions, negative keeps all.
+	RetainRevisions int
 }
 
 // Controller reconciles Functions and Revisions. See the package doc.
@@ -102,8 +112,9 @@ type Controller struct {
 	synced      atomic.Bool
 
 	mu   sync.Mutex
-	fns  map[string]*api.Function // by namespace/name, as last seen
-	revs map[string]*api.Revision
+	fns    map[string]*api.Function // by namespace/name, as last seen
+	revs   map[string]*api.Revision
+	chains map[string]builtChain // by namespace/name of the Function
 }
 
 // New returns a controller; Run starts it.
@@ -141,6 +152,7 @@ func New(opts Options) (*Controller, error) {
 		gatewayPort: port,
 		fns:         map[string]*api.Function{},
 		revs:        map[string]*api.Revision{},
+		chains:      map[string]builtChain{},
 	}, nil
 }
 
@@ -348,9 +360,18 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	if routeErr == "" {
 		routeErr = rulesErr
 	}
+	var chain *filter.Chain
 	if routeErr == "" {
-		c.opts.Routes.Set(activator.Route{Namespace: ns, Function: name, Rules: rules, Targets: targets})
+		chain, routeErr = c.chainFor(fn, revs, targets)
 	}
+	if routeErr == "" {
+		c.opts.Routes.Set(activator.Route{Namespace: ns, Function: name, Rules: rules, Targets: targets,
+			Chain: chain, Retry: activator.NewRetryPolicy(fn.Spec.Retries)})
+		if revs, err = c.collectRevisions(ctx, fn, revs, latestReady); err != nil {
+			return err
+		}
+	}
+	policy := poolPolicy(fn)
 
 	// The autoscaler sizes what is routed, and the latest Revision so it
 	// can become ready; the rest has no instances.
@@ -360,6 +381,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		if p == nil {
 			continue
 		}
+		p.SetPolicy(policy)
 		routed := c.opts.Routes.Routed(ns, r.Name)
 		if !routed && (latest == nil || r.Name != latest.Name) {
 			c.scaling.untrack(ns, r.Name)
@@ -385,6 +407,9 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 // finalize removes what is left of a deleted Function.
 func (c *Controller) finalize(ctx context.Context, ns, name string, revs []*api.Revision) error {
 	c.opts.Routes.Delete(ns, name)
+	c.mu.Lock()
+	delete(c.chains, ns+"/"+name)
+	c.mu.Unlock()
 	for _, r := range revs {
 		if err := c.revisions.Delete(ctx, ns, r.Name, ""); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("deleting revision %s of deleted function %s: %w", r.Name, name, err)
@@ -574,7 +599,10 @@ func resolveRules(fn *api.Function, revs []*api.Revision, targets []activator.Ta
 	}
 	var rules []activator.Rule
 	for i, r := range fn.Spec.Routes {
-		rule := activator.Rule{Revision: r.RevisionName}
+		rule := activator.Rule{Revision: r.RevisionName, Retry: activator.NewRetryPolicy(r.Retries)}
+		if r.Timeout != "" {
+			rule.Timeout, _ = time.ParseDuration(r.Timeout) // validated at admission
+		}
 		switch {
 		case r.Tag != "":
 			for _, t := range targets {

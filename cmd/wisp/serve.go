@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wisp-faas/wisp/controller"
 	"github.com/wisp-faas/wisp/internal/node"
 )
 
@@ -49,6 +50,8 @@ the CLI finds them; the admin token is <data-dir>/token.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate: the gateway serves HTTPS and HTTP/2 (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&cfg.AutoscalerConfig, "autoscaler-config", "", "autoscaler configuration with Knative's keys (see config/autoscaler.yaml); default: Knative's defaults")
+	f.StringVar(&cfg.GatewayConfig, "gateway-config", "", "gateway configuration with global filters (see config/gateway.yaml)")
+	f.IntVar(&cfg.RetainRevisions, "retain-revisions", controller.DefaultRetainRevisions, "unrouted revisions kept per function before older ones are deleted; -1 keeps all")
 	f.BoolVar(&cfg.Profiling, "profiling", false, "serve Go's pprof profiles on the admin API under /debug/pprof/ (token required)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")

@@ -58,6 +58,12 @@ type Config struct {
 	// TLSCert and TLSKey, when both set, make the gateway serve HTTPS
 	// (HTTP/1.1 and HTTP/2) instead of plain HTTP (HTTP/1.1 and h2c).
 	TLSCert, TLSKey string
+	// GatewayConfig is a config/gateway.yaml file (global filters);
+	// empty means none.
+	GatewayConfig string
+	// RetainRevisions is how many unrouted Revisions of a Function are
+	// kept; negative keeps all.
+	RetainRevisions int
 }
 
 // logLinesPerFunction is how many lines of output the node keeps per function.
@@ -164,6 +170,12 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	source.images = containers
 
+	var gwCfg GatewayConfig
+	if cfg.GatewayConfig != "" {
+		if gwCfg, err = LoadGatewayConfig(cfg.GatewayConfig); err != nil {
+			return fmt.Errorf("--gateway-config: %w", err)
+		}
+	}
 	routes := activator.NewRoutes(cfg.Domain)
 	pools := activator.NewPools()
 	gw, err := activator.NewGateway(routes, pools, log, reg)
@@ -182,13 +194,15 @@ func Run(ctx context.Context, cfg Config) error {
 			Wasm:      wasmProvider,
 			Container: containers,
 		},
-		Domain:     cfg.Domain,
-		GatewayURL: gatewayURL,
-		Log:        log,
-		OnDelete:   book.Forget,
-		Autoscaler: &asCfg,
-		Registry:   reg,
-		Pin:        source.Pin,
+		Domain:          cfg.Domain,
+		GatewayURL:      gatewayURL,
+		Log:             log,
+		OnDelete:        book.Forget,
+		GlobalFilters:   gwCfg.Filters,
+		RetainRevisions: cfg.RetainRevisions,
+		Autoscaler:      &asCfg,
+		Registry:        reg,
+		Pin:             source.Pin,
 	})
 	if err != nil {
 		return err

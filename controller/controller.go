@@ -111,7 +111,7 @@ type Controller struct {
 	gatewayPort string
 	synced      atomic.Bool
 
-	mu   sync.Mutex
+	mu     sync.Mutex
 	fns    map[string]*api.Function // by namespace/name, as last seen
 	revs   map[string]*api.Revision
 	chains map[string]builtChain // by namespace/name of the Function

@@ -20,7 +20,7 @@ func TestShippedGatewayConfigLoads(t *testing.T) {
 func TestGatewayConfigErrorsNameTheField(t *testing.T) {
 	for body, want := range map[string]string{
 		"filters:\n- fault: {abort: {percentage: 5, httpStatus: 200}}\n": "filters[0].fault.abort.httpStatus",
-		"filters:\n- mirror: {revisionName: a-00001}\n":                   "global filter cannot mirror",
+		"filters:\n- mirror: {revisionName: a-00001}\n":                  "global filter cannot mirror",
 		"filter: []\n": `unknown field "filter"`,
 	} {
 		p := filepath.Join(t.TempDir(), "gw.yaml")

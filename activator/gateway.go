@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wisp-faas/wisp/activator/filter"
 	"github.com/wisp-faas/wisp/runtime"
@@ -78,14 +82,23 @@ type Gateway struct {
 	pools     *Pools
 	log       *slog.Logger
 	accessLog *slog.Logger // nil: no access log
+	tracer    trace.Tracer // nil: no spans, traceparent only passed on
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
 }
 
 // SetAccessLog makes the gateway log one line per request to l (nil
 // turns it off). Call it before serving.
 func (g *Gateway) SetAccessLog(l *slog.Logger) { g.accessLog = l }
+
+// SetTracer makes the gateway record a server span for every request
+// with tp, continuing the client's W3C trace and passing its own span on
+// to the function as the parent. Call it before serving.
+func (g *Gateway) SetTracer(tp trace.TracerProvider) {
+	g.tracer = tp.Tracer("github.com/wisp-faas/wisp/activator")
+}
 
 // NewGateway returns the gateway handler. Its metrics are registered
 // with reg.
@@ -103,8 +116,12 @@ func NewGateway(routes *Routes, pools *Pools, log *slog.Logger, reg prometheus.R
 			Help:    "Time from a request entering the gateway to its response being complete.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"namespace", "function", "revision"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wisp_gateway_requests_in_flight",
+			Help: "Requests in the gateway now, by function.",
+		}, []string{"namespace", "function"}),
 	}
-	for _, c := range []prometheus.Collector{g.requests, g.latency} {
+	for _, c := range []prometheus.Collector{g.requests, g.latency, g.inFlight} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering gateway metrics: %w", err)
 		}
@@ -115,14 +132,33 @@ func NewGateway(routes *Routes, pools *Pools, log *slog.Logger, reg prometheus.R
 // ServeHTTP routes one request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	begin := time.Now()
-	trace := traceID(r)
+	var span trace.Span
+	var traceID string
+	if g.tracer != nil {
+		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span = g.tracer.Start(ctx, "gateway", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("server.address", r.Host),
+				attribute.String("url.path", r.URL.Path)))
+		defer span.End()
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(r.Header))
+		r = r.WithContext(ctx)
+		traceID = span.SpanContext().TraceID().String()
+	} else {
+		traceID = requestTraceID(r)
+	}
 	m, ok := g.routes.lookup(r)
 	if !ok {
+		if span != nil {
+			span.SetAttributes(attribute.Int("http.response.status_code", http.StatusNotFound))
+		}
 		runtime.WriteError(w, http.StatusNotFound, fmt.Sprintf(
 			"no function serves host %q or path %q; call /fn/<namespace>/<name>/ or use the host <name>.<namespace>.<domain>", r.Host, r.URL.Path))
 		return
 	}
 	rt := m.route
+	inFlight := g.inFlight.WithLabelValues(rt.Namespace, rt.Function)
+	inFlight.Inc()
+	defer inFlight.Dec()
 	var rule *Rule
 	rev, ok := "", false
 	if m.tag == "" {
@@ -183,7 +219,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.Chain.Len() == 0 {
 		forward(sw, out, pool, retry, rt.budget)
 	} else {
-		x := &filter.Exchange{Request: out, Namespace: rt.Namespace, Function: rt.Function, Revision: rev, TraceID: trace}
+		x := &filter.Exchange{Request: out, Namespace: rt.Namespace, Function: rt.Function, Revision: rev, TraceID: traceID}
 		rt.Chain.Serve(sw, x, &upstream{pool: pool, retry: retry, budget: rt.budget})
 	}
 	if sw.code == 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -194,6 +230,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusOK
 	}
 	took := time.Since(begin)
+	if span != nil {
+		span.SetName(rt.Namespace + "/" + rt.Function)
+		span.SetAttributes(attribute.String("wisp.namespace", rt.Namespace), attribute.String("wisp.function", rt.Function),
+			attribute.String("wisp.revision", rev), attribute.Int("http.response.status_code", code))
+		if code >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(code))
+		}
+	}
 	g.requests.WithLabelValues(rt.Namespace, rt.Function, rev, strconv.Itoa(code)).Inc()
 	g.latency.WithLabelValues(rt.Namespace, rt.Function, rev).Observe(took.Seconds())
 	if g.accessLog != nil {
@@ -201,7 +245,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("method", r.Method), slog.String("host", r.Host), slog.String("path", r.URL.Path),
 			slog.Int("status", code), slog.Duration("duration", took),
 			slog.String("namespace", rt.Namespace), slog.String("function", rt.Function), slog.String("revision", rev),
-			slog.String("trace_id", trace), slog.String("remote", r.RemoteAddr))
+			slog.String("trace_id", traceID), slog.String("remote", r.RemoteAddr))
 	}
 }
 

@@ -62,7 +62,7 @@ type meshEnv struct {
 	prov   *scriptProvider
 }
 
-func startMesh(t *testing.T, instances int, concurrency int64, handle func(int, http.ResponseWriter, *http.Request)) *meshEnv {
+func startMesh(t *testing.T, instances int, concurrency int64, handle func(int, http.ResponseWriter, *http.Request), setup ...func(*Gateway)) *meshEnv {
 	t.Helper()
 	rev := &api.Revision{ObjectMeta: metav1.ObjectMeta{Name: "fn-00001", Namespace: "ns"}}
 	rev.Spec.Process = &api.ProcessSource{Command: "x"}
@@ -79,6 +79,9 @@ func startMesh(t *testing.T, instances int, concurrency int64, handle func(int, 
 	gw, err := NewGateway(routes, pools, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(gw)
 	}
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)

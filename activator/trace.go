@@ -9,10 +9,10 @@ import (
 // traceparentHeader is W3C Trace Context's header.
 const traceparentHeader = "Traceparent"
 
-// traceID returns the trace ID of the request's W3C traceparent, giving
+// requestTraceID returns the trace ID of the request's W3C traceparent, giving
 // the request a new traceparent (not sampled) when it has none or an
 // invalid one, so that the function and the access log share one ID.
-func traceID(r *http.Request) string {
+func requestTraceID(r *http.Request) string {
 	if tp := r.Header.Get(traceparentHeader); validTraceparent(tp) {
 		return tp[3:35]
 	}

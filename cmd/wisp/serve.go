@@ -52,6 +52,8 @@ the CLI finds them; the admin token is <data-dir>/token.`,
 	f.StringVar(&cfg.AutoscalerConfig, "autoscaler-config", "", "autoscaler configuration with Knative's keys (see config/autoscaler.yaml); default: Knative's defaults")
 	f.StringVar(&cfg.GatewayConfig, "gateway-config", "", "gateway configuration with global filters (see config/gateway.yaml)")
 	f.IntVar(&cfg.RetainRevisions, "retain-revisions", controller.DefaultRetainRevisions, "unrouted revisions kept per function before older ones are deleted; -1 keeps all")
+	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "export a span per gateway request over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318")
+	f.Float64Var(&cfg.TraceSampleRatio, "trace-sample-ratio", 1, "share of new traces sampled when --otlp-endpoint is set; a client's traceparent decides for its own")
 	f.BoolVar(&cfg.Profiling, "profiling", false, "serve Go's pprof profiles on the admin API under /debug/pprof/ (token required)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")

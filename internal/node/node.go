@@ -64,6 +64,10 @@ type Config struct {
 	// RetainRevisions is how many unrouted Revisions of a Function are
 	// kept; negative keeps all.
 	RetainRevisions int
+	// OTLPEndpoint, when set, exports a span per gateway request over
+	// OTLP/HTTP; TraceSampleRatio samples the traces the gateway starts.
+	OTLPEndpoint     string
+	TraceSampleRatio float64
 }
 
 // logLinesPerFunction is how many lines of output the node keeps per function.
@@ -184,6 +188,20 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.AccessLog {
 		gw.SetAccessLog(log.With("log", "access"))
+	}
+	if cfg.OTLPEndpoint != "" {
+		tp, err := newTracerProvider(ctx, cfg.OTLPEndpoint, cfg.TraceSampleRatio, cfg.Version)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				log.Warn("flushing spans to the OTLP endpoint", "error", err)
+			}
+		}()
+		gw.SetTracer(tp)
 	}
 	ctrl, err := controller.New(controller.Options{
 		Store:  st,

@@ -3,6 +3,9 @@
 // MESSAGE from its environment, the request's path and host; and logs
 // "served PATH" to stderr. START_DELAY (a Go duration) delays listening. With
 // EXIT_AT_START set it writes that to stderr and exits 1 at once.
+// FAIL_EVERY=N answers every Nth request 503. ?sleep=DURATION holds a
+// request, /break makes this process answer 500 from then on, and /stats
+// counts the requests it served and those that were mirror copies.
 package main
 
 import (
@@ -10,6 +13,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,7 +51,25 @@ func main() {
 			rw.Flush()
 		}
 	})
+	failEvery, _ := strconv.ParseInt(os.Getenv("FAIL_EVERY"), 10, 64)
+	var served, shadow atomic.Int64
+	var broken atomic.Bool
+	http.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]int64{"served": served.Load(), "shadow": shadow.Load()})
+	})
+	http.HandleFunc("/break", func(w http.ResponseWriter, r *http.Request) { broken.Store(true) })
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		n := served.Add(1)
+		if strings.HasSuffix(r.Host, "-shadow") {
+			shadow.Add(1)
+		}
+		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
+			time.Sleep(d)
+		}
+		if broken.Load() || failEvery > 0 && n%failEvery == 0 {
+			http.Error(w, "failing on purpose", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(os.Stderr, "served", r.URL.Path)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{
@@ -57,6 +81,7 @@ func main() {
 			"prefix":   r.Header.Get("X-Forwarded-Prefix"),
 			"proto":    r.Proto,
 			"trace":    r.Header.Get("Traceparent"),
+			"test":     r.Header.Get("X-Test"),
 		})
 	})
 	if err := http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil); err != nil {

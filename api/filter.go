@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 
@@ -194,7 +195,8 @@ func (s *FilterSpec) PluginConfigBytes() []byte {
 
 // SetDefaults fills in what a Filter may leave out: apiVersion and kind
 // (when empty), the namespace, failStrategy (FAIL_CLOSE) and
-// imagePullPolicy (IfNotPresent). The phase stays empty for
+// imagePullPolicy (IfNotPresent), and compacts a valid pluginConfig so
+// that equal configurations compare equal. The phase stays empty for
 // UNSPECIFIED_PHASE. SetDefaults is idempotent.
 func (f *Filter) SetDefaults() {
 	if f.APIVersion == "" {
@@ -211,6 +213,10 @@ func (f *Filter) SetDefaults() {
 	}
 	if f.Spec.ImagePullPolicy == "" {
 		f.Spec.ImagePullPolicy = PullIfNotPresent
+	}
+	var compact bytes.Buffer
+	if len(f.Spec.PluginConfig) > 0 && json.Compact(&compact, f.Spec.PluginConfig) == nil {
+		f.Spec.PluginConfig = compact.Bytes()
 	}
 }
 

@@ -165,7 +165,11 @@ func TestFilterSetDefaults(t *testing.T) {
 		t.Errorf("type and namespace = %s %s %s", f.APIVersion, f.Kind, f.Namespace)
 	}
 	f.Spec.FailStrategy, f.Spec.ImagePullPolicy = FailOpen, PullAlways
+	f.Spec.PluginConfig = json.RawMessage("{\n  \"a\": [1, 2]\n}")
 	f.SetDefaults()
+	if string(f.Spec.PluginConfig) != `{"a":[1,2]}` {
+		t.Errorf("pluginConfig = %s, want it compacted", f.Spec.PluginConfig)
+	}
 	if f.Spec.FailStrategy != FailOpen || f.Spec.ImagePullPolicy != PullAlways {
 		t.Errorf("SetDefaults overwrote set values: %+v", f.Spec)
 	}

@@ -2,8 +2,10 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
@@ -12,10 +14,10 @@ import (
 // KindFilter is the kind of Filter documents.
 const KindFilter = "Filter"
 
-// Phases of the filter chain a Filter is placed in, spelled as in Istio's
-// WasmPlugin (extensions.istio.io/v1alpha1): authentication, then
-// authorization, then (empty or UNSPECIFIED_PHASE) the rest of the chain,
-// then stats, closest to the function.
+// Phases of the filter chain a Filter is placed in, spelled and ordered as
+// in Istio's WasmPlugin (extensions.istio.io/v1alpha1): AUTHN, then AUTHZ,
+// then STATS, then UNSPECIFIED_PHASE (or empty), closest to the function,
+// as Istio puts it right before the router. See CompareFilters.
 const (
 	PhaseUnspecified = "UNSPECIFIED_PHASE"
 	PhaseAuthN       = "AUTHN"
@@ -96,7 +98,7 @@ type FilterSpec struct {
 	// VMConfig configures the VM the module runs in.
 	VMConfig *FilterVMConfig `json:"vmConfig,omitempty"`
 	// Phase places the filter in the chain: AUTHN, AUTHZ, STATS, or empty
-	// (UNSPECIFIED_PHASE) for after AUTHZ and before STATS.
+	// (UNSPECIFIED_PHASE) for last, closest to the function.
 	Phase string `json:"phase,omitempty"`
 	// Priority orders filters of the same phase: higher runs first, as in
 	// Istio. Equal priorities run in namespace/name order.
@@ -191,6 +193,26 @@ func (s *FilterSpec) PluginConfigBytes() []byte {
 		return []byte(str)
 	}
 	return s.PluginConfig
+}
+
+// phaseRank orders the phases of the chain.
+var phaseRank = map[string]int{PhaseAuthN: 0, PhaseAuthZ: 1, PhaseStats: 2, PhaseUnspecified: 3, "": 3}
+
+// CompareFilters orders filters as the gateway runs them on a request:
+// by phase (AUTHN, AUTHZ, STATS, UNSPECIFIED_PHASE), then by priority,
+// higher first, then by namespace and name. It returns a negative number
+// when a runs before b, for slices.SortFunc.
+func CompareFilters(a, b *Filter) int {
+	if d := phaseRank[a.Spec.Phase] - phaseRank[b.Spec.Phase]; d != 0 {
+		return d
+	}
+	if d := cmp.Compare(b.Spec.Priority, a.Spec.Priority); d != 0 {
+		return d
+	}
+	if d := strings.Compare(a.Namespace, b.Namespace); d != 0 {
+		return d
+	}
+	return strings.Compare(a.Name, b.Name)
 }
 
 // SetDefaults fills in what a Filter may leave out: apiVersion and kind

@@ -271,3 +271,27 @@ spec:
 		t.Errorf("unknown field: %v, want it named", err)
 	}
 }
+
+func TestCompareFilters(t *testing.T) {
+	mk := func(ns, name, phase string, prio int32) *Filter {
+		return &Filter{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: FilterSpec{Phase: phase, Priority: prio}}
+	}
+	want := []*Filter{
+		mk("a", "authn-high", PhaseAuthN, 10),
+		mk("a", "authn-low", PhaseAuthN, -1),
+		mk("a", "authz", PhaseAuthZ, 0),
+		mk("a", "stats", PhaseStats, 100),
+		mk("a", "b-unspecified", "", 5),
+		mk("a", "a-unspecified", PhaseUnspecified, 0),
+		mk("a", "b-unspecified-0", "", 0),
+		mk("b", "a-unspecified-0", "", 0),
+	}
+	got := slices.Clone(want)
+	slices.Reverse(got)
+	slices.SortFunc(got, CompareFilters)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("position %d: %s/%s, want %s/%s", i, got[i].Namespace, got[i].Name, want[i].Namespace, want[i].Name)
+		}
+	}
+}

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Object is a wisp resource: *Function or *Revision.
+// Object is a wisp resource: *Function, *Revision or *Filter.
 type Object interface {
 	metav1.Object
 	GroupVersionKind() schema.GroupVersionKind
@@ -26,12 +26,14 @@ type Object interface {
 var (
 	_ Object = (*Function)(nil)
 	_ Object = (*Revision)(nil)
+	_ Object = (*Filter)(nil)
 )
 
 // The documents Decode accepts.
 var (
 	functionGVK = schema.GroupVersionKind{Group: Group, Version: Version, Kind: KindFunction}
 	knativeGVK  = servingv1.SchemeGroupVersion.WithKind("Service")
+	filterGVK   = schema.GroupVersionKind{Group: Group, Version: Version, Kind: KindFilter}
 )
 
 // DecodeError is the error Decode returns: what is wrong with which
@@ -56,15 +58,16 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Decode reads the resources in data: one or more YAML documents separated
 // by "---" lines, or a JSON document. Documents holding nothing but
-// comments are skipped. A wisp.dev/v1alpha1 Function decodes to a *Function
-// and a serving.knative.dev/v1 Service to the *Function FromKnativeService
-// converts it to; any other apiVersion and kind is an error.
+// comments are skipped. A wisp.dev/v1alpha1 Function decodes to a *Function,
+// a wisp.dev/v1alpha1 Filter to a *Filter, and a serving.knative.dev/v1
+// Service to the *Function FromKnativeService converts it to; any other
+// apiVersion and kind is an error.
 //
 // Decoding is strict: an unknown or duplicate field is an error, and field
 // names are case-sensitive. Errors are *DecodeError and name the document,
 // its first line and, where known, the field path or the input line.
 //
-// Decode neither defaults nor validates a Function (it does apply Knative's
+// Decode neither defaults nor validates a Function or Filter (it does apply Knative's
 // defaults and validation to a Knative Service): call SetDefaults and
 // Validate on each result.
 func Decode(data []byte) ([]Object, error) {
@@ -161,9 +164,15 @@ func decodeDocument(text []byte) (Object, error) {
 			return nil, err
 		}
 		return f, nil
+	case filterGVK:
+		f := new(Filter)
+		if err := unmarshalStrict(js, f); err != nil {
+			return nil, err
+		}
+		return f, nil
 	default:
-		return nil, fmt.Errorf("unsupported apiVersion %q kind %q: want apiVersion %q kind %q, or apiVersion %q kind %q",
-			tm.APIVersion, tm.Kind, functionGVK.GroupVersion(), functionGVK.Kind, knativeGVK.GroupVersion(), knativeGVK.Kind)
+		return nil, fmt.Errorf("unsupported apiVersion %q kind %q: want apiVersion %q kind %q or %q, or apiVersion %q kind %q",
+			tm.APIVersion, tm.Kind, functionGVK.GroupVersion(), functionGVK.Kind, filterGVK.Kind, knativeGVK.GroupVersion(), knativeGVK.Kind)
 	}
 }
 

@@ -1,6 +1,7 @@
-// Package api defines wisp's resources: Function, Revision and their
-// defaults, validation and conversion from Knative serving.knative.dev/v1
-// Service manifests.
+// Package api defines wisp's resources: Function, Revision, Filter (a
+// proxy-wasm module in the gateway's filter chain, shaped after Istio's
+// WasmPlugin) and their defaults, validation and conversion from Knative
+// serving.knative.dev/v1 Service manifests.
 //
 // The types are plain Go structs in Kubernetes object shape (apiVersion,
 // kind, metadata, spec, status) so that the same documents can later be

@@ -18,11 +18,12 @@ func newApplyCmd(g *globals) *cobra.Command {
 	var wf waitFlags
 	c := &cobra.Command{
 		Use:   "apply -f FILE|-",
-		Short: "Create or update functions from wisp or Knative Service YAML/JSON",
+		Short: "Create or update functions and filters from wisp or Knative Service YAML/JSON",
 		Long: `Create or update every function in FILE (or standard input with -f -).
 A file may hold several documents separated by '---'. Accepted kinds are
-wisp.dev/v1alpha1 Function and serving.knative.dev/v1 Service; a Knative
-Service deploys unchanged, its container becoming a container function.`,
+wisp.dev/v1alpha1 Function and Filter, and serving.knative.dev/v1 Service;
+a Knative Service deploys unchanged, its container becoming a container
+function. Filters are applied first, so that functions start behind them.`,
 		Example: `  wisp apply -f hello.yaml
   cat service.yaml | wisp apply -f -`,
 		Args: cobra.NoArgs,
@@ -45,12 +46,16 @@ Service deploys unchanged, its container becoming a container function.`,
 				return fmt.Errorf("%s: %w", file, err)
 			}
 			var fns []*api.Function
+			var filters []*api.Filter
 			for _, o := range objs {
-				f, ok := o.(*api.Function)
-				if !ok {
-					return fmt.Errorf("%s: %s %s cannot be applied; apply Functions or Knative Services", file, o.GroupVersionKind().Kind, o.GetName())
+				switch o := o.(type) {
+				case *api.Function:
+					fns = append(fns, o)
+				case *api.Filter:
+					filters = append(filters, o)
+				default:
+					return fmt.Errorf("%s: %s %s cannot be applied; apply Functions, Filters or Knative Services", file, o.GroupVersionKind().Kind, o.GetName())
 				}
-				fns = append(fns, f)
 			}
 			c, err := g.client()
 			if err != nil {
@@ -58,6 +63,16 @@ Service deploys unchanged, its container becoming a container function.`,
 			}
 			ctx, cancel := g.ctx(cmd.Context())
 			defer cancel()
+			for _, f := range filters {
+				if f.Namespace == "" {
+					f.Namespace = g.namespace
+				}
+				verb, err := applyFilter(ctx, c, f)
+				if err != nil {
+					return fmt.Errorf("filter %s: %w", f.Name, err)
+				}
+				fmt.Fprintf(g.out, "Filter '%s' %s in namespace '%s'.\n", f.Name, verb, f.Namespace)
+			}
 			for _, f := range fns {
 				if f.Namespace == "" {
 					f.Namespace = g.namespace

@@ -111,6 +111,8 @@ func New(opts Options) *Server {
 	m.Handle("DELETE "+rev+"/{name}", s.auth(s.deleteRevision))
 	m.Handle("POST "+rev, s.auth(revisionsAreImmutable))
 	m.Handle("PUT "+rev+"/{name}", s.auth(revisionsAreImmutable))
+
+	s.registerFilters(m)
 	return s
 }
 

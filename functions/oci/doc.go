@@ -39,6 +39,15 @@
 // plugin.wasm), as Solo's spec and Higress do. The manifest carries no
 // timestamp, so pushing the same bytes twice yields the same digest.
 //
+// # Verification
+//
+// Every blob is checked against its descriptor's digest and size. With
+// Options.ModuleSHA256 set (Istio's WasmPlugin sha256), Pull also refuses
+// a module of any other sha256: from the layer's descriptor before
+// downloading when the layer is the module, after extraction for the image
+// layout. Options.Insecure skips TLS certificate verification; there is no
+// silent fallback from HTTPS to HTTP (Options.PlainHTTP says so).
+//
 // # Pull policy and cache
 //
 // A digest names immutable content: a pull by digest whose manifest digest

@@ -72,12 +72,17 @@ func Pull(ctx context.Context, ref string, opts Options) (Pulled, error) {
 	if opts.Cache == nil {
 		return Pulled{}, errors.New("pulling " + r.String() + ": no module store to pull into (Options.Cache is nil)")
 	}
-	// Without the network: a digest, or a tag pulled before.
+	want, err := opts.expectedModule()
+	if err != nil {
+		return Pulled{}, fmt.Errorf("pulling %s: %w", r, err)
+	}
+	// Without the network: a digest, or a tag pulled before, unless the
+	// cached module is not the one expected (the tag may have moved).
 	pinned := r.Digest
 	if pinned == "" && opts.policyFor(r) == PullIfNotPresent {
 		pinned, _ = opts.cachedTag(r)
 	}
-	if rec, ok := opts.cached(pinned); ok {
+	if rec, ok := opts.cached(pinned); ok && (want == "" || rec.ModuleDigest == want) {
 		return pulled(r, rec, true), nil
 	}
 
@@ -92,6 +97,9 @@ func Pull(ctx context.Context, ref string, opts Options) (Pulled, error) {
 	manifestDigest := desc.Digest.String()
 	if rec, ok := opts.cached(manifestDigest); ok {
 		// The tag moved to (or stayed at) a manifest pulled before.
+		if want != "" && rec.ModuleDigest != want {
+			return Pulled{}, mismatch(r, rec.ModuleDigest, want)
+		}
 		return pulled(r, rec, true), opts.remember(r, rec)
 	}
 	if m.isIndex() {
@@ -103,9 +111,17 @@ func Pull(ctx context.Context, ref string, opts Options) (Pulled, error) {
 	if err != nil {
 		return Pulled{}, err
 	}
+	// A layer that is the module itself has the module's digest: refuse
+	// a mismatch before downloading it.
+	if layer := m.Layers[i].Digest.String(); want != "" && format != FormatImage && layer != want {
+		return Pulled{}, mismatch(r, layer, want)
+	}
 	moduleDigest, size, err := fetchModule(ctx, repo, r, opts, format, m.Layers[i])
 	if err != nil {
 		return Pulled{}, err
+	}
+	if want != "" && moduleDigest != want {
+		return Pulled{}, mismatch(r, moduleDigest, want)
 	}
 	rec := manifestRecord{ManifestDigest: manifestDigest, ModuleDigest: moduleDigest, Size: size, Format: format}
 	return pulled(r, rec, false), opts.remember(r, rec)

@@ -179,7 +179,7 @@ func (n *node) mustWisp(args ...string) string {
 
 // echoReply is what the test function answers.
 type echoReply struct {
-	Revision, Service, Message, Path, Host, Prefix, Proto, Trace string
+	Revision, Service, Message, Path, Host, Prefix, Proto, Trace, Test string
 }
 
 // call sends GET to the gateway, with a Host header when host is set,

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,7 +83,7 @@ type env struct {
 	provider  *memProvider
 }
 
-func start(t *testing.T) *env {
+func start(t *testing.T, opts ...func(*Options)) *env {
 	t.Helper()
 	st := storetest.NewKV(t)
 	log := slog.New(slog.DiscardHandler)
@@ -98,10 +100,14 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.gateway = gw
-	c, err := New(Options{
+	o := Options{
 		Store: st, Routes: e.routes, Pools: pools, Providers: Providers{Process: e.provider},
 		Domain: "example.test", GatewayURL: "http://127.0.0.1:8080", Log: log, StopWait: time.Second,
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	c, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,5 +284,55 @@ func TestMissingTrafficRevisionAndDeletion(t *testing.T) {
 	}
 	if _, ok := e.routes.Get("default", "gone"); ok {
 		t.Fatal("route left after delete")
+	}
+}
+
+// TestUnroutedRevisionsBeyondTheRetainCountAreDeleted: with 2 retained,
+// the oldest unrouted revisions go; routed, tagged and latest ones stay.
+func TestUnroutedRevisionsBeyondTheRetainCountAreDeleted(t *testing.T) {
+	e := start(t, func(o *Options) { o.RetainRevisions = 2 })
+	ctx := context.Background()
+	f, err := e.functions.Create(ctx, function("gc", "V", "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = e.waitFor("gc", ready)
+	// Keep hello-00001 routed through a tag at 0%.
+	f.Spec.Traffic = []api.TrafficTarget{
+		{RevisionName: "gc-00001", Percent: new(int64(0)), Tag: "first", LatestRevision: new(false)},
+		{LatestRevision: new(true), Percent: new(int64(100))},
+	}
+	for v := 2; v <= 6; v++ {
+		f.Spec.Template.Spec.Env[0].Value = fmt.Sprint(v)
+		f.Generation++
+		if f, err = e.functions.Update(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("gc-%05d", v)
+		f = e.waitFor("gc", func(f *api.Function) bool { return ready(f) && f.Status.LatestReadyRevisionName == want })
+	}
+	var names []string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		revs, err := e.revisions.List(ctx, "default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = names[:0]
+		for _, r := range revs {
+			names = append(names, r.Name)
+		}
+		slices.Sort(names)
+		// 00001 is tagged, 00006 is latest, 00004 and 00005 are the two retained.
+		if strings.Join(names, " ") == "gc-00001 gc-00004 gc-00005 gc-00006" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revisions %v; want gc-00001 (tagged), gc-00004 and gc-00005 (retained), gc-00006 (latest)", names)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := e.get("first-gc.default.example.test"); got != "gc-00001" {
+		t.Fatalf("tagged revision served by %q", got)
 	}
 }

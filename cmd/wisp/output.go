@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -98,6 +99,19 @@ func describeFunction(t *table, f *api.Function, revs []api.Revision) {
 		}
 		fmt.Fprintf(t.w, "  %3d%%\t%s%s%s\t%s\n", pct, tr.RevisionName, latest, tag, tr.URL)
 	}
+	if len(f.Spec.Routes) > 0 {
+		fmt.Fprintln(t.w, "Header routes (before the split):")
+		for _, r := range f.Spec.Routes {
+			fmt.Fprintf(t.w, "  %s\t-> %s\n", ruleConditions(r), ruleTarget(r))
+		}
+	}
+	if p := policyLines(&f.Spec); len(p) > 0 {
+		fmt.Fprintln(t.w)
+		fmt.Fprintln(t.w, "Gateway policy:")
+		for _, l := range p {
+			fmt.Fprintln(t.w, "  "+l)
+		}
+	}
 	fmt.Fprintln(t.w)
 	fmt.Fprintln(t.w, "Revisions:")
 	for i := len(revs) - 1; i >= 0; i-- {
@@ -129,4 +143,69 @@ func sourceString(s *api.RevisionSpec) string {
 		return "image " + s.Container.Image
 	}
 	return ""
+}
+
+func ruleConditions(r api.RouteRule) string {
+	var parts []string
+	for _, kind := range []struct {
+		prefix string
+		ms     []api.StringMatch
+	}{{"header:", r.Headers}, {"query:", r.Query}} {
+		for _, m := range kind.ms {
+			switch {
+			case m.Regex != "":
+				parts = append(parts, kind.prefix+m.Name+"~="+m.Regex)
+			case m.Prefix != "":
+				parts = append(parts, kind.prefix+m.Name+"^="+m.Prefix)
+			default:
+				parts = append(parts, kind.prefix+m.Name+"="+m.Exact)
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func ruleTarget(r api.RouteRule) string {
+	switch {
+	case r.Tag != "":
+		return "#" + r.Tag
+	case r.RevisionName != "":
+		return r.RevisionName
+	}
+	return "@latest"
+}
+
+// policyLines sums up a Function's filters and resilience settings.
+func policyLines(s *api.FunctionSpec) []string {
+	var out []string
+	for _, f := range s.Filters {
+		kind := ""
+		switch {
+		case f.Headers != nil:
+			kind = "headers"
+		case f.RateLimit != nil:
+			kind = fmt.Sprintf("rate limit %g/s burst %d key %q", f.RateLimit.RequestsPerSecond, f.RateLimit.Burst, f.RateLimit.Key)
+		case f.Fault != nil:
+			kind = "fault injection"
+		case f.Mirror != nil:
+			kind = "mirror to " + f.Mirror.RevisionName + f.Mirror.Tag
+		case f.CORS != nil:
+			kind = "cors " + strings.Join(f.CORS.AllowOrigins, " ")
+		}
+		phase := f.Phase
+		if phase == "" {
+			phase = "-"
+		}
+		out = append(out, fmt.Sprintf("filter\t%s\tphase %s priority %d", kind, phase, f.Priority))
+	}
+	if r := s.Retries; r != nil {
+		out = append(out, fmt.Sprintf("retries\t%d attempts\ton %v, per try %s", r.Attempts, r.RetryOn, cmp.Or(r.PerTryTimeout, "unbounded")))
+	}
+	if cb := s.CircuitBreaker; cb != nil {
+		out = append(out, fmt.Sprintf("circuit breaker\tmaxRequests %d\tmaxPendingRequests %d", cb.MaxRequests, cb.MaxPendingRequests))
+	}
+	if od := s.OutlierDetection; od != nil {
+		out = append(out, fmt.Sprintf("outlier detection\tconsecutive5xx %d\tbaseEjectionTime %s", od.Consecutive5xx, cmp.Or(od.BaseEjectionTime, "30s")))
+	}
+	return out
 }

@@ -145,6 +145,9 @@ func TestBuiltinFilters(t *testing.T) {
   - phase: AUTHN
     cors: {allowOrigins: ["https://app.example"], allowMethods: [GET]}
 `)
+	if out := n.mustWisp("service", "describe", "edge"); !strings.Contains(out, "Gateway policy:") || !strings.Contains(out, `rate limit 1/s burst 5`) {
+		t.Fatalf("describe does not show the filters:\n%s", out)
+	}
 	resp, body := n.request("GET", host("edge"), "/", http.Header{"X-Test": {"from-client"}})
 	var r echoReply
 	_ = json.Unmarshal([]byte(body), &r)

@@ -11,7 +11,7 @@ import (
 )
 
 // Phases are the filter phases a GatewayFilter or Filter may name.
-var phases = []string{"AUTHN", "AUTHZ", "STATS", "UNSPECIFIED_PHASE"}
+var phases = []string{PhaseAuthN, PhaseAuthZ, PhaseStats, PhaseUnspecified}
 
 // RetryOn is every value RetryPolicy.RetryOn accepts.
 var retryOn = []string{"5xx", "gateway-error", "connect-failure", "reset", "overloaded", "retriable-4xx"}

@@ -177,3 +177,19 @@ func (c *Controller) collectRevisions(ctx context.Context, fn *api.Function, rev
 	}
 	return kept, nil
 }
+
+// Resync reconciles every Function of a namespace again, as when the
+// filters that apply to them changed.
+func (c *Controller) Resync(namespace string) {
+	c.mu.Lock()
+	var keys []string
+	for k, f := range c.fns {
+		if f.Namespace == namespace {
+			keys = append(keys, k)
+		}
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		c.queue.Add(k)
+	}
+}

@@ -248,3 +248,36 @@ func writeLocal(w http.ResponseWriter, x *Exchange, before []Stream, resp *Respo
 	w.WriteHeader(x.Status)
 	_, _ = w.Write(resp.Body)
 }
+
+// Unavailable stands in for a filter that could not be loaded (its
+// module did not pull or did not start). Failing open, requests pass as
+// if it were absent; failing closed, they are answered 503 with reason.
+func Unavailable(name string, failOpen bool, reason string) Filter {
+	return &unavailable{name: name, failOpen: failOpen, reason: reason}
+}
+
+type unavailable struct {
+	name     string
+	failOpen bool
+	reason   string
+}
+
+func (u *unavailable) Name() string { return u.name }
+
+func (u *unavailable) Start(*Exchange) Stream {
+	if u.failOpen {
+		return nil
+	}
+	return u
+}
+
+func (u *unavailable) Request(*Exchange) *Response {
+	return &Response{
+		Status: http.StatusServiceUnavailable,
+		Header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "X-Wisp-Failure": {"filter-unavailable"}},
+		Body:   []byte("filter " + u.name + " is unavailable (failStrategy FAIL_CLOSE): " + u.reason + "\n"),
+	}
+}
+
+func (u *unavailable) Response(*Exchange) *Response { return nil }
+func (u *unavailable) Done(*Exchange)               {}

@@ -81,6 +81,8 @@ type env struct {
 	routes    *activator.Routes
 	gateway   http.Handler
 	provider  *memProvider
+	ctrl      *Controller
+	store     store.Store
 }
 
 func start(t *testing.T, opts ...func(*Options)) *env {
@@ -111,6 +113,7 @@ func start(t *testing.T, opts ...func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.ctrl, e.store = c, st
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = c.Run(ctx); close(done) }()

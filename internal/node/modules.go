@@ -66,3 +66,27 @@ func (m *moduleSource) Load(ctx context.Context, rev *api.Revision) ([]byte, err
 	}
 	return m.store.Get(digest)
 }
+
+// Filter returns the module of a Filter resource: pulled (once, or on
+// every change with imagePullPolicy Always) when its source is an OCI
+// reference, from the store when it is an uploaded digest; either way
+// checked against the Filter's sha256 when it gives one.
+func (m *moduleSource) Filter(ctx context.Context, f *api.Filter) ([]byte, error) {
+	digest := f.Spec.Source
+	if strings.HasPrefix(digest, "oci://") {
+		policy := oci.PullIfNotPresent
+		if f.Spec.ImagePullPolicy == api.PullAlways {
+			policy = oci.PullAlways
+		}
+		pulled, err := oci.Pull(ctx, digest, oci.Options{
+			PlainHTTP: f.Spec.PlainHTTP, Cache: m.store, IndexDir: m.indexDir, Policy: policy, ModuleSHA256: f.Spec.SHA256,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("pulling %s: %w", f.Spec.Source, err)
+		}
+		digest = pulled.ModuleDigest
+	} else if f.Spec.SHA256 != "" && digest != "sha256:"+f.Spec.SHA256 {
+		return nil, fmt.Errorf("module %s does not have the sha256 %s the filter asks for", digest, f.Spec.SHA256)
+	}
+	return m.store.Get(digest)
+}

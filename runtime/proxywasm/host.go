@@ -16,6 +16,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wisp-faas/wisp/internal/wasmrewrite"
 )
 
 // Defaults for the zero values of HostOptions.
@@ -82,8 +84,14 @@ type HostOptions struct {
 type Host struct {
 	opts  HostOptions
 	log   *slog.Logger
-	rt    wazero.Runtime
 	cache wazero.CompilationCache
+	// rt runs the modules wasmrewrite instrumented: they stop when their
+	// interrupt global is set. rtClosing runs the others, stopped by
+	// wazero's (slower) CloseOnContextDone; it is made on first use.
+	rt            wazero.Runtime
+	rtClosingOnce sync.Once
+	rtClosing     wazero.Runtime
+	rtClosingErr  error
 
 	// ctx ends when the host closes; background work (http calls, ticks,
 	// VM recreation) watches it.
@@ -102,8 +110,11 @@ type Host struct {
 // code is a compiled module shared by every plugin loading the same bytes.
 type code struct {
 	digest   string
+	rt       wazero.Runtime
 	compiled wazero.CompiledModule
-	refs     int // guarded by Host.codeMu
+	// interruptible is true when wasmrewrite instrumented the module.
+	interruptible bool
+	refs          int // guarded by Host.codeMu
 }
 
 // NewHost starts a Host.
@@ -135,18 +146,9 @@ func NewHost(ctx context.Context, opts HostOptions) (*Host, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
-	// CloseOnContextDone lets the host stop a guest stuck in a loop
-	// (see RATIONALE.md).
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
-		WithCompilationCache(cache).
-		WithCloseOnContextDone(true))
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("proxywasm: instantiating WASI: %w", err)
-	}
-	if err := instantiateEnv(ctx, rt); err != nil {
-		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("proxywasm: instantiating the proxy-wasm host functions: %w", err)
+	rt, err := newRuntime(ctx, cache, false)
+	if err != nil {
+		return nil, err
 	}
 	h := &Host{
 		opts:    opts,
@@ -162,12 +164,39 @@ func NewHost(ctx context.Context, opts HostOptions) (*Host, error) {
 	return h, nil
 }
 
-// Close stops every plugin's background work and releases the runtime.
+// newRuntime returns a runtime with WASI and the proxy-wasm host
+// functions.
+func newRuntime(ctx context.Context, cache wazero.CompilationCache, closeOnDone bool) (wazero.Runtime, error) {
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		WithCloseOnContextDone(closeOnDone))
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("proxywasm: instantiating WASI: %w", err)
+	}
+	if err := instantiateEnv(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("proxywasm: instantiating the proxy-wasm host functions: %w", err)
+	}
+	return rt, nil
+}
+
+// closingRuntime returns the runtime for modules wasmrewrite could not
+// instrument.
+func (h *Host) closingRuntime(ctx context.Context) (wazero.Runtime, error) {
+	h.rtClosingOnce.Do(func() { h.rtClosing, h.rtClosingErr = newRuntime(ctx, h.cache, true) })
+	return h.rtClosing, h.rtClosingErr
+}
+
+// Close stops every plugin's background work and releases the runtimes.
 // Plugins must not be used after it.
 func (h *Host) Close(ctx context.Context) error {
 	h.cancel()
 	h.wg.Wait()
 	err := h.rt.Close(ctx)
+	if h.rtClosing != nil {
+		err = errors.Join(err, h.rtClosing.Close(ctx))
+	}
 	return errors.Join(err, h.cache.Close(ctx))
 }
 
@@ -183,18 +212,27 @@ func (h *Host) acquireCode(ctx context.Context, bin []byte) (*code, error) {
 		return c, nil
 	}
 	h.codeMu.Unlock()
-	compiled, err := h.rt.CompileModule(experimental.WithCompilationWorkers(ctx, h.opts.CompileWorkers), bin)
+	c := &code{digest: digest, rt: h.rt, refs: 1}
+	if rw, err := wasmrewrite.Rewrite(bin); err != nil {
+		h.log.Warn("proxy-wasm module not instrumented; using wazero's slower interruption instead", "sha256", digest, "error", err)
+		if c.rt, err = h.closingRuntime(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		bin, c.interruptible = rw.Bin, true
+	}
+	var err error
+	c.compiled, err = c.rt.CompileModule(experimental.WithCompilationWorkers(ctx, h.opts.CompileWorkers), bin)
 	if err != nil {
 		return nil, fmt.Errorf("compiling module sha256:%s: %w", digest, err)
 	}
 	h.codeMu.Lock()
 	defer h.codeMu.Unlock()
-	if c, ok := h.code[digest]; ok { // a concurrent load of the same bytes won
-		c.refs++
-		_ = compiled.Close(ctx)
-		return c, nil
+	if won, ok := h.code[digest]; ok { // a concurrent load of the same bytes won
+		won.refs++
+		_ = c.compiled.Close(ctx)
+		return won, nil
 	}
-	c := &code{digest: digest, compiled: compiled, refs: 1}
 	h.code[digest] = c
 	return c, nil
 }

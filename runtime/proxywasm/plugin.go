@@ -279,7 +279,7 @@ func (p *Plugin) watchdog() {
 				}
 				if since := v.busySince.Load(); since != 0 && now.UnixNano()-since > int64(limit) {
 					p.log.Error("proxy-wasm guest overran its call timeout; stopping its VM", "slot", i, "timeout", limit)
-					v.cancel()
+					v.stop()
 				}
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -489,6 +490,42 @@ func TestTrapFailClose(t *testing.T) {
 	resp, _ = get(t, srv.URL+"/", nil)
 	if resp.StatusCode != http.StatusServiceUnavailable || up.calls.Load() != calls {
 		t.Errorf("crash-looping FAIL_CLOSE plugin: %d, function called", resp.StatusCode)
+	}
+}
+
+// TestRunawayGuestIsStopped: a guest spinning in a loop is stopped after
+// CallTimeout, its VM recreated, and its request failed closed; the node
+// (and Go's garbage collector) keeps running meanwhile.
+func TestRunawayGuestIsStopped(t *testing.T) {
+	h := newHost(t, HostOptions{CallTimeout: 200 * time.Millisecond})
+	p := load(t, h, PluginSpec{Name: "trap", PoolSize: 1})
+	srv := gateway(t, &echo{}, p)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				runtime.GC() // would stop the world for good if the guest could not be preempted
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	start := time.Now()
+	resp, body := get(t, srv.URL+"/", http.Header{"X-Loop": {"1"}})
+	done <- struct{}{}
+	<-done
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "plugin trap") {
+		t.Errorf("runaway guest under FAIL_CLOSE: %d %q", resp.StatusCode, body)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the runaway guest ran for %s", took)
+	}
+	waitFor(t, "the VM to be recreated", func() bool { return p.pick() != nil })
+	if resp, _ := get(t, srv.URL+"/", nil); resp.Header.Get("Echo-X-Trap-Ok") != "1" {
+		t.Errorf("after the runaway: %v", resp.Header)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wisp-faas/wisp/internal/wasmrewrite"
 )
 
 // rootID is the context id of every VM's root context (Envoy's plugin
@@ -29,6 +31,9 @@ type vm struct {
 	mod api.Module
 	mem api.Memory
 	fn  guestFuncs
+	// interrupt, set to 1, makes an instrumented guest trap at its next
+	// loop iteration or call; nil when the module is not instrumented.
+	interrupt api.MutableGlobal
 	// ctx is passed to every call into the guest: host functions find
 	// the vm in it, and cancelling it stops a runaway guest.
 	ctx    context.Context
@@ -99,7 +104,7 @@ func startVM(p *Plugin, slot int) (*vm, error) {
 	for k, val := range p.spec.Env {
 		cfg = cfg.WithEnv(k, val)
 	}
-	mod, err := p.h.rt.InstantiateModule(v.ctx, p.code.compiled, cfg)
+	mod, err := p.code.rt.InstantiateModule(v.ctx, p.code.compiled, cfg)
 	if err != nil {
 		v.cancel()
 		return nil, fmt.Errorf("instantiating: %w", err)
@@ -114,6 +119,9 @@ func startVM(p *Plugin, slot int) (*vm, error) {
 	}
 	if v.mem == nil {
 		return fail(errors.New("the module exports no memory"))
+	}
+	if p.code.interruptible {
+		v.interrupt, _ = mod.ExportedGlobal(wasmrewrite.InterruptExport).(api.MutableGlobal)
 	}
 	f := mod.ExportedFunction
 	v.fn = guestFuncs{
@@ -187,6 +195,17 @@ func (v *vm) callLocked(fn api.Function, args ...uint64) (uint64, error) {
 	v.busySince.Store(0)
 	v.effective = nil
 	return v.stack[0], err
+}
+
+// stop makes the running call fail: through the interrupt global of an
+// instrumented guest, else by cancelling the context of the call (its
+// runtime closes the module on cancellation). Safe from any goroutine.
+func (v *vm) stop() {
+	if v.interrupt != nil {
+		v.interrupt.Set(1)
+		return
+	}
+	v.cancel()
 }
 
 // crashLocked ends a vm whose guest failed: every stream pinned to it is

@@ -1,6 +1,7 @@
 // Command trap is a proxy-wasm filter that crashes its VM on demand: a
 // request carrying x-trap panics in the request phase, one carrying
-// x-trap-response in the response phase. Other requests get x-trap-ok.
+// x-trap-response in the response phase, and one carrying x-loop spins
+// forever. Other requests get x-trap-ok.
 package main
 
 import (
@@ -14,6 +15,9 @@ func init() {
 	proxywasm.SetHttpContext(func(uint32) types.HttpContext { return &httpContext{} })
 }
 
+// spins keeps the loop from being compiled away.
+var spins uint64
+
 type httpContext struct {
 	types.DefaultHttpContext
 	trapResponse bool
@@ -22,6 +26,11 @@ type httpContext struct {
 func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	if _, err := proxywasm.GetHttpRequestHeader("x-trap"); err == nil {
 		panic("trap requested")
+	}
+	if _, err := proxywasm.GetHttpRequestHeader("x-loop"); err == nil {
+		for {
+			spins++
+		}
 	}
 	_, err := proxywasm.GetHttpRequestHeader("x-trap-response")
 	c.trapResponse = err == nil

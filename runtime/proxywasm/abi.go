@@ -7,15 +7,13 @@ package proxywasm
 type status = uint32
 
 const (
-	statusOK                  status = 0
-	statusNotFound            status = 1
-	statusBadArgument         status = 2
-	statusSerializationFailed status = 3
-	statusInvalidMemAccess    status = 6
-	statusEmpty               status = 7
-	statusCasMismatch         status = 8
-	statusInternalFailure     status = 10
-	statusUnimplemented       status = 12
+	statusOK               status = 0
+	statusNotFound         status = 1
+	statusBadArgument      status = 2
+	statusInvalidMemAccess status = 6
+	statusEmpty            status = 7
+	statusCasMismatch      status = 8
+	statusUnimplemented    status = 12
 )
 
 // action is proxy_action_t, what the stream callbacks return.
@@ -36,9 +34,7 @@ const (
 // Map types (proxy_map_type_t).
 const (
 	mapRequestHeaders          = 0
-	mapRequestTrailers         = 1
 	mapResponseHeaders         = 2
-	mapResponseTrailers        = 3
 	mapHTTPCallResponseHeaders = 6
 	mapHTTPCallResponseTrail   = 7
 	mapMax                     = 7

@@ -97,7 +97,6 @@ type Host struct {
 	// VM recreation) watches it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
 
 	codeMu sync.Mutex
 	code   map[string]*code // by sha256 of the module
@@ -192,7 +191,6 @@ func (h *Host) closingRuntime(ctx context.Context) (wazero.Runtime, error) {
 // Plugins must not be used after it.
 func (h *Host) Close(ctx context.Context) error {
 	h.cancel()
-	h.wg.Wait()
 	err := h.rt.Close(ctx)
 	if h.rtClosing != nil {
 		err = errors.Join(err, h.rtClosing.Close(ctx))

@@ -289,14 +289,13 @@ func (p *Plugin) watchdog() {
 // Failed returns the filter that stands for a plugin that could not be
 // loaded: under FAIL_OPEN (failOpen) it lets every request through, under
 // FAIL_CLOSE it answers each with a 503 naming the plugin.
-func Failed(name string, failOpen bool, err error) filter.Filter {
-	return &failedFilter{name: name, failOpen: failOpen, err: err}
+func Failed(name string, failOpen bool) filter.Filter {
+	return &failedFilter{name: name, failOpen: failOpen}
 }
 
 type failedFilter struct {
 	name     string
 	failOpen bool
-	err      error
 }
 
 func (f *failedFilter) Name() string { return f.name }

@@ -99,3 +99,17 @@ func buildFilters() (string, error) {
 	}
 	return out, nil
 }
+
+// watWasm assembles testdata/<name>.wat with wabt's wat2wasm.
+func watWasm(t testing.TB, name string) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), name+".wasm")
+	if b, err := exec.Command("wat2wasm", filepath.Join("testdata", name+".wat"), "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm %s: %v\n%s", name, err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

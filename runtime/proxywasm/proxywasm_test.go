@@ -546,6 +546,40 @@ func TestLoadFailure(t *testing.T) {
 	}
 }
 
+// TestUnimplementedCalls: calls wisp does not serve answer with the
+// spec's statuses instead of failing the guest, and a guest with only the
+// required exports (no _initialize, no proxy_on_vm_start...) runs.
+func TestUnimplementedCalls(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	h := newHost(t, HostOptions{Logger: log})
+	srv := gateway(t, &echo{}, load(t, h, PluginSpec{Name: "unimplemented", Wasm: watWasm(t, "unimplemented"), PoolSize: 1}))
+	resp, _ := get(t, srv.URL+"/", nil)
+	want := map[string]string{
+		"Echo-X-Grpc-Call":  "12", // UNIMPLEMENTED
+		"Echo-X-Get-Status": "12",
+		"Echo-X-Foreign":    "01", // NOT_FOUND: no foreign functions
+		"Echo-X-Log-Level":  "02", // info
+	}
+	for k, v := range want {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+}
+
+func TestRefusedModules(t *testing.T) {
+	h := newHost(t, HostOptions{})
+	for name, want := range map[string]string{
+		"abi010":    "ABI v0.1.0",
+		"badimport": "proxy_no_such_call",
+	} {
+		_, err := h.Load(context.Background(), PluginSpec{Name: name, Wasm: watWasm(t, name), PoolSize: 1})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error mentioning %q", name, err, want)
+		}
+	}
+}
+
 // TestHotReload loads a second version while the first serves, swaps it
 // in, and closes the first.
 func TestHotReload(t *testing.T) {

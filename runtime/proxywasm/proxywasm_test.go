@@ -219,6 +219,25 @@ func TestBodyRewriteWithBuffering(t *testing.T) {
 	}
 }
 
+// TestResponseHeadersPause: a pause on the response headers does not
+// stall a response written in several flushed parts: the body callbacks
+// go on, and a header the guest adds at the end of the body still
+// reaches the client, because the headers are held until then.
+func TestResponseHeadersPause(t *testing.T) {
+	h := newHost(t, HostOptions{})
+	srv := gateway(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "part one, ")
+		http.NewResponseController(w).Flush()
+		time.Sleep(20 * time.Millisecond)
+		_, _ = io.WriteString(w, "part two")
+	}), load(t, h, PluginSpec{Name: "body", PoolSize: 1}))
+	resp, body := get(t, srv.URL+"/", http.Header{"X-Hold": {"1"}})
+	if resp.Header.Get("X-Held") != "released" || body != "[part one, part two]" {
+		t.Errorf("held response: x-held %q, body %q", resp.Header.Get("X-Held"), body)
+	}
+}
+
 func TestConfiguration(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex

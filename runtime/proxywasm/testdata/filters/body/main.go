@@ -1,7 +1,10 @@
 // Command body is a proxy-wasm filter that buffers both bodies: it
 // upper-cases the request body once it has all of it and wraps the
 // response body in brackets. The body sizes it was shown on the request
-// come back in the response header x-request-body-sizes.
+// come back in the response header x-request-body-sizes. A request with
+// x-hold has its response headers paused until the end of the response
+// body, where the filter adds x-held: released (so the headers must still
+// be held there).
 package main
 
 import (
@@ -22,6 +25,13 @@ func init() {
 type httpContext struct {
 	types.DefaultHttpContext
 	requestSizes []string
+	hold         bool
+}
+
+func (c *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
+	_, err := proxywasm.GetHttpRequestHeader("x-hold")
+	c.hold = err == nil
+	return types.ActionContinue
 }
 
 func (c *httpContext) OnHttpRequestBody(bodySize int, endOfStream bool) types.Action {
@@ -43,12 +53,20 @@ func (c *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 	if err := proxywasm.AddHttpResponseHeader("x-request-body-sizes", strings.Join(c.requestSizes, ",")); err != nil {
 		panic(err)
 	}
+	if c.hold {
+		return types.ActionPause
+	}
 	return types.ActionContinue
 }
 
 func (c *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) types.Action {
 	if !endOfStream {
 		return types.ActionPause
+	}
+	if c.hold {
+		if err := proxywasm.AddHttpResponseHeader("x-held", "released"); err != nil {
+			panic(err)
+		}
 	}
 	if err := proxywasm.PrependHttpResponseBody([]byte("[")); err != nil {
 		panic(err)

@@ -31,6 +31,7 @@ import (
 	"github.com/wisp-faas/wisp/internal/logs"
 	"github.com/wisp-faas/wisp/runtime/container"
 	"github.com/wisp-faas/wisp/runtime/process"
+	"github.com/wisp-faas/wisp/runtime/proxywasm"
 	"github.com/wisp-faas/wisp/runtime/wasm"
 )
 
@@ -203,7 +204,23 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 		gw.SetTracer(tp)
 	}
-	ctrl, err := controller.New(controller.Options{
+	pwHost, err := proxywasm.NewHost(ctx, proxywasm.HostOptions{
+		Logger: log, Metrics: reg, CacheDir: filepath.Join(cfg.DataDir, "proxywasm-cache"),
+		Functions: gw, FunctionDomain: cfg.Domain,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the proxy-wasm host: %w", err)
+	}
+	var ctrl *controller.Controller
+	filters := controller.NewFilterManager(controller.FilterManagerOptions{
+		Store: st, Log: log, Fetch: source.Filter,
+		Load: func(ctx context.Context, s controller.PluginSpec) (controller.Plugin, error) {
+			return pwHost.Load(ctx, proxywasm.PluginSpec{Name: s.Name, RootID: s.RootID, Wasm: s.Wasm,
+				PluginConfig: s.PluginConfig, VMConfig: s.VMConfig, Env: s.Env, FailOpen: s.FailOpen})
+		},
+		OnChange: func(ns string) { ctrl.Resync(ns) },
+	})
+	ctrl, err = controller.New(controller.Options{
 		Store:  st,
 		Routes: routes,
 		Pools:  pools,
@@ -218,6 +235,7 @@ func Run(ctx context.Context, cfg Config) error {
 		OnDelete:        book.Forget,
 		GlobalFilters:   gwCfg.Filters,
 		RetainRevisions: cfg.RetainRevisions,
+		ExtraFilters:    filters.For,
 		Autoscaler:      &asCfg,
 		Registry:        reg,
 		Pin:             source.Pin,
@@ -242,6 +260,13 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopRun()
 	ctrlDone := make(chan error, 1)
 	go func() { ctrlDone <- ctrl.Run(runCtx) }()
+	filtersDone := make(chan struct{})
+	go func() {
+		defer close(filtersDone)
+		if err := filters.Run(runCtx); err != nil {
+			log.Error("filters stopped: Filter resources are no longer applied", "error", err)
+		}
+	}()
 
 	gwSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	// HTTP/1.1 always; HTTP/2 over TLS when serving TLS, h2c otherwise.
@@ -281,7 +306,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	stopRun()
 	<-ctrlDone
+	<-filtersDone
 	pools.CloseAll(sctx)
+	if err := pwHost.Close(sctx); err != nil {
+		log.Warn("closing the proxy-wasm host", "error", err)
+	}
 	// Only once no instance runs may compiled modules go.
 	if err := wasmProvider.Close(sctx); err != nil {
 		log.Warn("closing the Wasm runtime", "error", err)

@@ -31,6 +31,8 @@ type stream struct {
 	respBodyStarted bool
 	reqBody         []byte // the request body the guest has been shown and not let go
 	respBody        []byte
+	reqAlias        bool // reqBody is the caller's chunk, valid only during the call
+	respAlias       bool
 	reqSize         int64 // body bytes seen, for request.size and response.size
 	respSize        int64
 
@@ -119,6 +121,7 @@ func (s *stream) call(ph phase, fn api.Function, n uint64, chunk []byte, end boo
 	case phaseRequestBody:
 		s.reqBodyStarted = true
 		s.reqSize += int64(len(chunk))
+		s.reqAlias = len(s.reqBody) == 0
 		s.reqBody = appendChunk(s.reqBody, chunk)
 		n = uint64(len(s.reqBody))
 	case phaseResponseHeaders:
@@ -127,6 +130,7 @@ func (s *stream) call(ph phase, fn api.Function, n uint64, chunk []byte, end boo
 	case phaseResponseBody:
 		s.respBodyStarted = true
 		s.respSize += int64(len(chunk))
+		s.respAlias = len(s.respBody) == 0
 		s.respBody = appendChunk(s.respBody, chunk)
 		n = uint64(len(s.respBody))
 		t = streamResponse
@@ -148,7 +152,7 @@ func (s *stream) call(ph phase, fn api.Function, n uint64, chunk []byte, end boo
 
 // appendChunk adds chunk to what the guest keeps. An empty buffer takes
 // the chunk itself, which is only valid during the callback: keep copies
-// it if the guest pauses.
+// it if the guest pauses (the *Alias flags say so).
 func appendChunk(buf, chunk []byte) []byte {
 	if len(buf) == 0 {
 		return chunk
@@ -156,8 +160,15 @@ func appendChunk(buf, chunk []byte) []byte {
 	return append(buf, chunk...)
 }
 
-// keep makes the buffered body the stream's own after a pause.
-func keep(buf []byte) []byte { return append([]byte(nil), buf...) }
+// keep makes the buffered body the stream's own after a pause, copying
+// it only while it is still the caller's chunk.
+func keep(buf []byte, alias *bool) []byte {
+	if !*alias {
+		return buf
+	}
+	*alias = false
+	return append([]byte(nil), buf...)
+}
 
 // wait blocks until the guest resumes the paused stream of type t,
 // answers it or closes it, its vm ends, or the request's context ends.
@@ -252,7 +263,7 @@ func (s *stream) RequestBody(x *filter.Exchange, chunk []byte, end bool) ([]byte
 	if r.ok && r.paused && !r.continued && r.local == nil && !r.closed {
 		if !end {
 			s.v.mu.Lock()
-			s.reqBody = keep(s.reqBody)
+			s.reqBody = keep(s.reqBody, &s.reqAlias)
 			s.v.mu.Unlock()
 			return nil, nil
 		}
@@ -299,7 +310,7 @@ func (s *stream) ResponseBody(x *filter.Exchange, chunk []byte, end bool) []byte
 	if r.ok && r.paused && !r.continued && r.local == nil && !r.closed {
 		if !end {
 			s.v.mu.Lock()
-			s.respBody = keep(s.respBody)
+			s.respBody = keep(s.respBody, &s.respAlias)
 			s.v.mu.Unlock()
 			return nil
 		}

@@ -5,6 +5,7 @@
 #   hello-go-wagi.wasm     Go, the wagi ABI (a WASI command)
 #   hello-c-wagi.wasm      C with clang and wasi-libc, the wagi ABI
 #   hello-wat.wasm         WAT with wabt's wat2wasm, the wagi ABI
+#   header-filter.wasm     a proxy-wasm gateway filter (Go SDK), for wisp filter create
 #
 # It needs Go; clang, wasm-ld, wasi-libc and wat2wasm come from Debian's
 # packages, which it installs with apt-get when they are missing and it
@@ -48,6 +49,7 @@ fi
 
 set -x
 (cd "$here/hello-go-reactor" && GOOS=wasip1 GOARCH=wasm "$GO" build -buildmode=c-shared -o "$out/hello-go-reactor.wasm" .)
+(cd "$here/header-filter" && GOOS=wasip1 GOARCH=wasm "$GO" build -buildmode=c-shared -o "$out/header-filter.wasm" .)
 (cd "$here/hello-go-wagi" && GOOS=wasip1 GOARCH=wasm "$GO" build -o "$out/hello-go-wagi.wasm" .)
 clang --target=wasm32-wasi "${sysroot[@]}" -O2 -Wl,--strip-debug -o "$out/hello-c-wagi.wasm" "$here/hello-c-wagi/hello.c"
 wat2wasm "$here/hello-wat/hello.wat" -o "$out/hello-wat.wasm"

@@ -286,27 +286,6 @@ func (p *Plugin) watchdog() {
 	}
 }
 
-// Failed returns the filter that stands for a plugin that could not be
-// loaded: under FAIL_OPEN (failOpen) it lets every request through, under
-// FAIL_CLOSE it answers each with a 503 naming the plugin.
-func Failed(name string, failOpen bool) filter.Filter {
-	return &failedFilter{name: name, failOpen: failOpen}
-}
-
-type failedFilter struct {
-	name     string
-	failOpen bool
-}
-
-func (f *failedFilter) Name() string { return f.name }
-
-func (f *failedFilter) Start(*filter.Exchange) filter.Stream {
-	if f.failOpen {
-		return nil
-	}
-	return closedStream{resp: unavailable(f.name)}
-}
-
 // closedStream answers every request with resp.
 type closedStream struct{ resp *filter.Response }
 

@@ -555,11 +555,11 @@ func TestLoadFailure(t *testing.T) {
 		t.Fatalf("loading a module without the ABI: %v", err)
 	}
 	up := &echo{}
-	open := gateway(t, up, Failed("junk", true))
+	open := gateway(t, up, filter.Unavailable("junk", true, err.Error()))
 	if resp, _ := get(t, open.URL+"/", nil); resp.StatusCode != http.StatusOK || up.calls.Load() != 1 {
 		t.Errorf("FAIL_OPEN with an unloadable plugin: %d", resp.StatusCode)
 	}
-	closed := gateway(t, up, Failed("junk", false))
+	closed := gateway(t, up, filter.Unavailable("junk", false, err.Error()))
 	if resp, body := get(t, closed.URL+"/", nil); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "junk") {
 		t.Errorf("FAIL_CLOSE with an unloadable plugin: %d %q", resp.StatusCode, body)
 	}

@@ -183,7 +183,7 @@ func (m *FilterManager) apply(ctx context.Context, f *api.Filter) {
 		digest = "sha256:" + hex.EncodeToString(sum[:])
 		plugin, err = m.opts.Load(ctx, pluginSpec(f, wasm))
 		if err != nil {
-			reason = api.ReasonLoadFailed
+			plugin, reason = nil, api.ReasonLoadFailed
 		}
 	}
 	if err != nil {

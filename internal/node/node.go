@@ -215,8 +215,12 @@ func Run(ctx context.Context, cfg Config) error {
 	filters := controller.NewFilterManager(controller.FilterManagerOptions{
 		Store: st, Log: log, Fetch: source.Filter,
 		Load: func(ctx context.Context, s controller.PluginSpec) (controller.Plugin, error) {
-			return pwHost.Load(ctx, proxywasm.PluginSpec{Name: s.Name, RootID: s.RootID, Wasm: s.Wasm,
+			p, err := pwHost.Load(ctx, proxywasm.PluginSpec{Name: s.Name, RootID: s.RootID, Wasm: s.Wasm,
 				PluginConfig: s.PluginConfig, VMConfig: s.VMConfig, Env: s.Env, FailOpen: s.FailOpen})
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return p, nil
 		},
 		OnChange: func(ns string) { ctrl.Resync(ns) },
 	})

@@ -5,10 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -125,19 +130,20 @@ type filterView struct {
 		}
 	}
 	Status struct {
-		Conditions []struct{ Type, Status, Reason string }
+		Conditions     []struct{ Type, Status, Reason, Message string }
+		ResolvedModule string
 	}
 }
 
 // TestFilterLifecycle manages Filters on a running node with the CLI:
 // from a registry and from a local file, listed, described, updated,
-// applied from YAML and deleted. The gateway does not run them yet; the
-// test checks what is stored and the status a new filter starts with.
+// applied from YAML and deleted, with the status the node reports as it
+// loads each one.
 func TestFilterLifecycle(t *testing.T) {
 	b := buildAll(t)
 	reg := testregistry.Start(t)
 	n := startNode(t, b, t.TempDir())
-	module := filepath.Join(b.dir, "hello-wat.wasm")
+	module := filepath.Join(b.dir, "header-filter.wasm")
 	cfg := filepath.Join(t.TempDir(), "config.json")
 	if err := os.WriteFile(cfg, []byte(`{"auths":{}}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -165,15 +171,29 @@ func TestFilterLifecycle(t *testing.T) {
 		f.Spec.Selector == nil || strings.Join(f.Spec.Selector.Functions, ",") != "shop,cart" {
 		t.Errorf("stored filter: %+v", f.Spec)
 	}
-	if len(f.Status.Conditions) != 1 || f.Status.Conditions[0].Type != "Ready" || f.Status.Conditions[0].Status != "Unknown" || f.Status.Conditions[0].Reason != "Pending" {
-		t.Errorf("a new filter's status: %+v, want Ready Unknown (Pending)", f.Status)
-	}
+	eventually(t, 30*time.Second, func() string {
+		f := get("auth")
+		if len(f.Status.Conditions) != 1 || f.Status.Conditions[0].Type != "Ready" || f.Status.Conditions[0].Status != "True" ||
+			!strings.HasPrefix(f.Status.ResolvedModule, "sha256:") {
+			return fmt.Sprintf("the filter never loaded: %+v", f.Status)
+		}
+		return ""
+	})
 
-	// A local file is uploaded and named by its digest.
-	n.mustWisp("filter", "create", "local", "--source", module, "--phase", "stats", "--selector", "tier=web")
+	// A local file is uploaded and named by its digest; one that is not a
+	// proxy-wasm module is refused when it loads, and the status says why.
+	n.mustWisp("filter", "create", "local", "--source", filepath.Join(b.dir, "hello-wat.wasm"), "--phase", "stats", "--selector", "tier=web")
 	if src := get("local").Spec.Source; !strings.HasPrefix(src, "sha256:") {
 		t.Errorf("local module stored as %q, want its digest", src)
 	}
+	eventually(t, 30*time.Second, func() string {
+		f := get("local")
+		if len(f.Status.Conditions) != 1 || f.Status.Conditions[0].Status != "False" || f.Status.Conditions[0].Reason != "LoadFailed" ||
+			!strings.Contains(f.Status.Conditions[0].Message, "proxy_abi_version") {
+			return fmt.Sprintf("a module that is not proxy-wasm: %+v", f.Status)
+		}
+		return ""
+	})
 
 	out = n.mustWisp("filter", "list")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -182,7 +202,7 @@ func TestFilterLifecycle(t *testing.T) {
 		t.Errorf("list, in chain order:\n%s", out)
 	}
 	out = n.mustWisp("filter", "describe", "auth")
-	for _, want := range []string{"Phase:", "AUTHN", "Priority:", "10", "Functions:", "shop,cart", "Fail strategy:", "FAIL_CLOSE", "Ready", "Pending"} {
+	for _, want := range []string{"Phase:", "AUTHN", "Priority:", "10", "Functions:", "shop,cart", "Fail strategy:", "FAIL_CLOSE", "Ready", "True"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("describe lacks %q:\n%s", want, out)
 		}
@@ -233,4 +253,85 @@ func TestFilterLifecycle(t *testing.T) {
 	}
 	_, errOut, code = n.wisp("filter", "describe", "auth")
 	oneLine(t, "deleted filter", errOut, code, `filter "auth" not found`)
+}
+
+// TestFilterRunsInTheGateway attaches the example proxy-wasm filter
+// (functions/examples/header-filter, Go SDK), pushed to a real registry,
+// to one function; updates its configuration under load with no failed
+// request; and removes it.
+func TestFilterRunsInTheGateway(t *testing.T) {
+	b := buildAll(t)
+	reg := testregistry.Start(t)
+	n := startNode(t, b, t.TempDir())
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(cfg, []byte(`{"auths":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.mustWisp("plugin", "push", filepath.Join(b.dir, "header-filter.wasm"), reg+"/filters/greeting:v1", "--plain-http", "--registry-config", cfg)
+	n.mustWisp("service", "create", "shop", "--exec", b.echo)
+	n.mustWisp("service", "create", "cart", "--exec", b.echo)
+	n.mustWisp("filter", "create", "greeting", "--source", "oci://"+reg+"/filters/greeting:v1", "--plain-http",
+		"--function", "shop", "--config", `{"header": "x-greeting", "value": "v1", "deny": "x-block"}`)
+
+	greeting := func(fn string, header http.Header) (int, string, string) {
+		resp, body := n.request("GET", fn+".default."+n.Domain, "/", header)
+		return resp.StatusCode, resp.Header.Get("X-Greeting"), body
+	}
+	eventually(t, 30*time.Second, func() string {
+		if code, g, _ := greeting("shop", nil); code != 200 || g != "v1" {
+			return fmt.Sprintf("the filter never ran: %d x-greeting %q", code, g)
+		}
+		return ""
+	})
+	if code, g, _ := greeting("cart", nil); code != 200 || g != "" {
+		t.Fatalf("a function the filter does not select: %d x-greeting %q", code, g)
+	}
+	if code, _, body := greeting("shop", http.Header{"X-Block": {"1"}}); code != 403 || body != "blocked by header-filter\n" {
+		t.Fatalf("the filter's local response: %d %q", code, body)
+	}
+
+	// A new configuration under load: every request answered 200, and the
+	// new version in force within a second.
+	var stop atomic.Bool
+	var sent, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for !stop.Load() {
+				code, _, _ := greeting("shop", nil)
+				sent.Add(1)
+				if code != 200 {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	begin := time.Now()
+	n.mustWisp("filter", "update", "greeting", "--config", `{"header": "x-greeting", "value": "v2"}`)
+	eventually(t, 10*time.Second, func() string {
+		if _, g, _ := greeting("shop", nil); g != "v2" {
+			return "the new configuration never took effect: x-greeting " + g
+		}
+		return ""
+	})
+	took := time.Since(begin)
+	time.Sleep(200 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed while the filter was reloaded", failed.Load(), sent.Load())
+	}
+	t.Logf("new filter version in force %v after the update (CLI call included); %d requests during the reload", took, sent.Load())
+	if took > 2*time.Second {
+		t.Errorf("the new version took %v to take effect", took)
+	}
+
+	n.mustWisp("filter", "delete", "greeting")
+	eventually(t, 10*time.Second, func() string {
+		if _, g, _ := greeting("shop", nil); g != "" {
+			return "the deleted filter still runs"
+		}
+		return ""
+	})
 }

@@ -66,6 +66,9 @@ const (
 	// refused its configuration (proxy_on_vm_start or proxy_on_configure
 	// returned false, or it trapped).
 	ReasonLoadFailed = "LoadFailed"
+	// ReasonCrashLoop: the filter loaded, but its VMs keep crashing and
+	// are no longer recreated for a while.
+	ReasonCrashLoop = "CrashLoop"
 )
 
 // Filter is a proxy-wasm module run by the gateway on the requests of the

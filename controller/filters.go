@@ -57,6 +57,9 @@ type FilterManagerOptions struct {
 	// CloseWait bounds how long a replaced plugin may finish the requests
 	// that started on it; default 30s.
 	CloseWait time.Duration
+	// HealthEvery is how often loaded plugins are asked whether their VMs
+	// crash-loop, to report it in their status; default 5s.
+	HealthEvery time.Duration
 }
 
 // FilterManager keeps every Filter resource loaded: it fetches the
@@ -79,12 +82,21 @@ type loadedFilter struct {
 	entry    filter.Entry
 	plugin   Plugin // nil when the Filter failed to load
 	seq      uint64 // changes with every swap, for chain cache keys
+	digest   string
+	sick     bool // the last health check failed
 }
+
+// healthChecker is a Plugin that can tell when its VMs crash-loop.
+type healthChecker interface{ Health() error }
+
 
 // NewFilterManager returns a FilterManager; Run starts it.
 func NewFilterManager(o FilterManagerOptions) *FilterManager {
 	if o.CloseWait <= 0 {
 		o.CloseWait = 30 * time.Second
+	}
+	if o.HealthEvery <= 0 {
+		o.HealthEvery = 5 * time.Second
 	}
 	if o.OnChange == nil {
 		o.OnChange = func(string) {}
@@ -104,6 +116,21 @@ func (m *FilterManager) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("filters: watching: %w", err)
 	}
+	healthDone := make(chan struct{})
+	go func() {
+		defer close(healthDone)
+		t := time.NewTicker(m.opts.HealthEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				m.checkHealth(ctx)
+			}
+		}
+	}()
+	defer func() { <-healthDone }()
 	for ev := range events {
 		switch {
 		case ev.Err != nil:
@@ -199,7 +226,7 @@ func (m *FilterManager) apply(ctx context.Context, f *api.Filter) {
 
 	m.mu.Lock()
 	m.seq++
-	m.loaded[key] = &loadedFilter{filter: f.DeepCopy(), specHash: hash, entry: entry, plugin: plugin, seq: m.seq}
+	m.loaded[key] = &loadedFilter{filter: f.DeepCopy(), specHash: hash, entry: entry, plugin: plugin, seq: m.seq, digest: digest}
 	m.mu.Unlock()
 	m.opts.OnChange(f.Namespace)
 	m.closeLater(old)
@@ -296,4 +323,40 @@ func withDefaults(f *api.Filter) *api.Filter {
 	f = f.DeepCopy()
 	f.SetDefaults()
 	return f
+}
+
+// checkHealth reports in their status the plugins whose VMs crash-loop,
+// and those that recovered.
+func (m *FilterManager) checkHealth(ctx context.Context) {
+	type change struct {
+		l   *loadedFilter
+		err error
+	}
+	var changes []change
+	m.mu.Lock()
+	for _, l := range m.loaded {
+		hc, ok := l.plugin.(healthChecker)
+		if !ok {
+			continue
+		}
+		err := hc.Health()
+		if (err != nil) != l.sick {
+			l.sick = err != nil
+			changes = append(changes, change{l, err})
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range changes {
+		f, digest, err := c.l.filter, c.l.digest, c.err
+		if err != nil {
+			m.log.Warn("filter crash-looping", "namespace", f.Namespace, "filter", f.Name, "error", err)
+		}
+		m.writeStatus(ctx, f, func(s *api.FilterStatus) {
+			if err != nil {
+				s.MarkFailed(api.ReasonCrashLoop, err.Error())
+				return
+			}
+			s.MarkReady(digest)
+		})
+	}
 }

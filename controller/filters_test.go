@@ -24,6 +24,14 @@ type headerPlugin struct {
 	name, value string
 	inFlight    atomic.Int64
 	closed      atomic.Bool
+	sick        atomic.Pointer[string]
+}
+
+func (p *headerPlugin) Health() error {
+	if msg := p.sick.Load(); msg != nil {
+		return errors.New(*msg)
+	}
+	return nil
 }
 
 func (p *headerPlugin) Name() string { return p.name }
@@ -49,7 +57,7 @@ func TestFilterManagerLoadsSwapsAndFails(t *testing.T) {
 	var fm *FilterManager
 	e = start(t, func(o *Options) {
 		fm = NewFilterManager(FilterManagerOptions{
-			Store: o.Store, Log: slog.New(slog.DiscardHandler),
+			Store: o.Store, Log: slog.New(slog.DiscardHandler), HealthEvery: 20 * time.Millisecond,
 			OnChange: func(ns string) { e.ctrl.Resync(ns) },
 			Fetch: func(_ context.Context, f *api.Filter) ([]byte, error) {
 				if strings.Contains(f.Spec.Source, "missing") {
@@ -120,6 +128,26 @@ func TestFilterManagerLoadsSwapsAndFails(t *testing.T) {
 	}
 	until("the new version never served", func() bool { _, h := header("hello.default.example.test"); return h == "v2" })
 	until("the replaced plugin was never closed", func() bool { mu.Lock(); defer mu.Unlock(); return plugins[0].closed.Load() })
+
+	// A plugin whose VMs crash-loop says so in its status, and recovers.
+	mu.Lock()
+	current := plugins[len(plugins)-1]
+	mu.Unlock()
+	msg := "3 VM crashes in 1m0s"
+	current.sick.Store(&msg)
+	reason := func() string {
+		got, _ := filters.Get(ctx, "default", "tagger")
+		if c := got.Status.GetCondition("Ready"); c != nil {
+			return c.Reason + ": " + c.Message
+		}
+		return ""
+	}
+	until("a crash loop never showed in the status", func() bool { return reason() == api.ReasonCrashLoop+": "+msg })
+	current.sick.Store(nil)
+	until("the recovery never showed in the status", func() bool {
+		got, _ := filters.Get(ctx, "default", "tagger")
+		return got.Status.IsReady()
+	})
 
 	// A source that cannot be pulled: FAIL_CLOSE answers 503, status says why.
 	cur, _ = filters.Get(ctx, "default", "tagger")

@@ -89,7 +89,6 @@ type loadedFilter struct {
 // healthChecker is a Plugin that can tell when its VMs crash-loop.
 type healthChecker interface{ Health() error }
 
-
 // NewFilterManager returns a FilterManager; Run starts it.
 func NewFilterManager(o FilterManagerOptions) *FilterManager {
 	if o.CloseWait <= 0 {

@@ -127,6 +127,17 @@ type BodyStream interface {
 	ResponseBody(x *Exchange, chunk []byte, end bool) []byte
 }
 
+// TrailerStream is a BodyStream that also sees trailers, and may change
+// them in place: the request's once its body has been read to the end
+// (after the body's last chunk), in chain order; the response's once the
+// function is done, in reverse order. It is called only when there are
+// trailers.
+type TrailerStream interface {
+	BodyStream
+	RequestTrailers(x *Exchange, trailers http.Header)
+	ResponseTrailers(x *Exchange, trailers http.Header)
+}
+
 // Entry is a filter with its place in the chain.
 type Entry struct {
 	Filter   Filter

@@ -256,3 +256,57 @@ func TestParsePhase(t *testing.T) {
 		t.Errorf("bad phase error %v", err)
 	}
 }
+
+// trailerRecorder is a TrailerStream that rewrites trailers both ways.
+type trailerRecorder struct {
+	bodyRecorder
+}
+
+func (tr *trailerRecorder) RequestBody(_ *Exchange, chunk []byte, _ bool) ([]byte, *Response) {
+	return chunk, nil
+}
+func (tr *trailerRecorder) ResponseBody(_ *Exchange, chunk []byte, _ bool) []byte { return chunk }
+func (tr *trailerRecorder) RequestTrailers(_ *Exchange, t http.Header) {
+	t.Set("X-Req", t.Get("X-Req")+"+filtered")
+}
+func (tr *trailerRecorder) ResponseTrailers(_ *Exchange, t http.Header) {
+	t.Set("X-Checksum", strings.ToUpper(t.Get("X-Checksum")))
+	t.Set("X-Added", "by-filter")
+}
+
+type trailerFilter struct{ trace *[]string }
+
+func (f trailerFilter) Name() string { return "trailers" }
+func (f trailerFilter) Start(*Exchange) Stream {
+	return &trailerRecorder{bodyRecorder{recorder: &recorder{name: "trailers", trace: f.trace}}}
+}
+
+func TestTrailerStreamsSeeAndChangeTrailers(t *testing.T) {
+	var trace []string
+	c := NewChain([]Entry{{Filter: trailerFilter{&trace}}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.Serve(w, &Exchange{Request: r}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			w.Header().Set("Trailer", "X-Checksum")
+			w.Header().Set("X-Request-Trailer", r.Trailer.Get("X-Req"))
+			_, _ = w.Write(b)
+			w.Header().Set("X-Checksum", "abc")
+			w.Header().Set(http.TrailerPrefix+"X-Late", "late")
+		}))
+	}))
+	defer srv.Close()
+	req, _ := http.NewRequest("POST", srv.URL, io.MultiReader(strings.NewReader("body"))) // unknown length: chunked
+	req.Trailer = http.Header{"X-Req": {"1"}}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "body" || resp.Header.Get("X-Request-Trailer") != "1+filtered" {
+		t.Fatalf("body %q, the function saw request trailer %q", body, resp.Header.Get("X-Request-Trailer"))
+	}
+	if resp.Trailer.Get("X-Checksum") != "ABC" || resp.Trailer.Get("X-Added") != "by-filter" || resp.Trailer.Get("X-Late") != "late" {
+		t.Fatalf("response trailers %v", resp.Trailer)
+	}
+}

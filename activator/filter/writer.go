@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 )
 
@@ -169,6 +170,46 @@ func (bw *bodyWriter) finish() {
 	if len(out) > 0 {
 		_, _ = bw.w.Write(out)
 	}
+	bw.responseTrailers()
+}
+
+// responseTrailers lets the TrailerStreams see and change the trailers
+// the function set: those it declared in its Trailer header and those
+// named with http.TrailerPrefix.
+func (bw *bodyWriter) responseTrailers() {
+	h := bw.w.Header()
+	declared := map[string]bool{}
+	for _, v := range h.Values("Trailer") {
+		for _, name := range strings.Split(v, ",") {
+			if name = http.CanonicalHeaderKey(strings.TrimSpace(name)); name != "" {
+				declared[name] = true
+			}
+		}
+	}
+	trailers := http.Header{}
+	for k, v := range h {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			trailers[http.CanonicalHeaderKey(name)] = v
+		} else if declared[k] {
+			trailers[k] = v
+		}
+	}
+	if len(trailers) == 0 {
+		return
+	}
+	for i := len(bw.bodies) - 1; i >= 0; i-- {
+		if ts, ok := bw.bodies[i].(TrailerStream); ok {
+			ts.ResponseTrailers(bw.x, trailers)
+		}
+	}
+	for k := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) || declared[k] {
+			delete(h, k)
+		}
+	}
+	for k, v := range trailers {
+		h[http.TrailerPrefix+k] = v
+	}
 }
 
 // errAnswered is what the function reads from a request body after a
@@ -221,6 +262,13 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			}
 		}
 		b.out, b.eof = chunk, end
+		if end && len(b.x.Request.Trailer) > 0 {
+			for _, s := range b.streams {
+				if ts, ok := s.(TrailerStream); ok {
+					ts.RequestTrailers(b.x, b.x.Request.Trailer)
+				}
+			}
+		}
 	}
 	n := copy(p, b.out)
 	b.out = b.out[n:]

@@ -34,7 +34,9 @@ const (
 // Map types (proxy_map_type_t).
 const (
 	mapRequestHeaders          = 0
+	mapRequestTrailers         = 1
 	mapResponseHeaders         = 2
+	mapResponseTrailers        = 3
 	mapHTTPCallResponseHeaders = 6
 	mapHTTPCallResponseTrail   = 7
 	mapMax                     = 7

@@ -131,6 +131,17 @@ func (m responseMap) pairs() [][2]string {
 
 func (m responseMap) size() int { return 1 + countFields(m.h) }
 
+// trailerMap is a stream's trailers, during their callback: plain
+// fields, no pseudo-headers.
+type trailerMap struct{ h http.Header }
+
+func (m trailerMap) get(key string) (string, bool) { return fieldValue(m.h, key) }
+func (m trailerMap) set(key, value string)         { m.h.Set(key, value) }
+func (m trailerMap) add(key, value string)         { m.h.Add(key, value) }
+func (m trailerMap) remove(key string)             { m.h.Del(key) }
+func (m trailerMap) pairs() [][2]string            { return appendFields(nil, m.h) }
+func (m trailerMap) size() int                     { return countFields(m.h) }
+
 // fixedMap is a read-only map: the headers and trailers of an
 // http_call's response.
 type fixedMap [][2]string

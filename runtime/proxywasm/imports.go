@@ -448,6 +448,14 @@ func (v *vm) headerMap(t uint32) (headerMap, status) {
 		if s != nil && s.respStarted {
 			return responseMap{&s.x.Status, s.x.Header}, statusOK
 		}
+	case mapRequestTrailers:
+		if s != nil && s.reqTrailers != nil {
+			return trailerMap{s.reqTrailers}, statusOK
+		}
+	case mapResponseTrailers:
+		if s != nil && s.respTrailers != nil {
+			return trailerMap{s.respTrailers}, statusOK
+		}
 	case mapHTTPCallResponseHeaders:
 		if v.callResp != nil {
 			return fixedMap(v.callResp.headers), statusOK
@@ -457,7 +465,7 @@ func (v *vm) headerMap(t uint32) (headerMap, status) {
 			return fixedMap(v.callResp.trailers), statusOK
 		}
 	}
-	return nil, statusNotFound // trailers and gRPC metadata are not available
+	return nil, statusNotFound // gRPC metadata, or trailers outside their callbacks
 }
 
 // headerKey reads the map type and key of a header map call: (type,

@@ -640,3 +640,34 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// TestTrailersBothWays: the guest reads and edits the request trailers
+// before the function sees them, and the response trailers before the
+// client does.
+func TestTrailersBothWays(t *testing.T) {
+	h := newHost(t, HostOptions{})
+	fn := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		w.Header().Set("Trailer", "X-Checksum")
+		w.Header().Set("X-Request-Trailer", r.Trailer.Get("X-Req"))
+		_, _ = io.WriteString(w, "ok")
+		w.Header().Set("X-Checksum", "abc123")
+	})
+	srv := gateway(t, fn, load(t, h, PluginSpec{Name: "trailers", Wasm: filterWasm(t, "trailers"), PoolSize: 1}))
+	req, _ := http.NewRequest("POST", srv.URL+"/", io.MultiReader(strings.NewReader("payload")))
+	req.Trailer = http.Header{"X-Req": {"1"}}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Header.Get("X-Request-Trailer"); got != "1+filtered" {
+		t.Errorf("the function saw request trailer x-req %q, want 1+filtered", got)
+	}
+	if resp.Trailer.Get("X-Checksum") != "ABC123" || resp.Trailer.Get("X-Filter-Trailer") != "yes" {
+		t.Errorf("response trailers %v", resp.Trailer)
+	}
+}

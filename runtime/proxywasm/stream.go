@@ -35,6 +35,8 @@ type stream struct {
 	respAlias       bool
 	reqSize         int64 // body bytes seen, for request.size and response.size
 	respSize        int64
+	reqTrailers     http.Header // set during proxy_on_request_trailers
+	respTrailers    http.Header // set during proxy_on_response_trailers
 
 	// Owned by the goroutines running the phases, which run in turn.
 	failed   bool // the vm crashed under the stream
@@ -42,7 +44,7 @@ type stream struct {
 	respSent bool // response body bytes were passed on
 }
 
-var _ filter.BodyStream = (*stream)(nil)
+var _ filter.TrailerStream = (*stream)(nil)
 
 // Start pins the exchange to one of the plugin's VMs and creates its
 // HTTP context there (proxy_on_context_create). With no VM alive it
@@ -355,6 +357,39 @@ func (s *stream) replace(x *filter.Exchange, resp *filter.Response) []byte {
 		x.Header[k] = v
 	}
 	return resp.Body
+}
+
+// RequestTrailers runs proxy_on_request_trailers, during which the guest
+// reads and edits the trailers through map type REQUEST_TRAILERS. A
+// pause is taken as continue: the body has already gone on.
+func (s *stream) RequestTrailers(_ *filter.Exchange, t http.Header) {
+	s.trailers(s.v.fn.requestTrailers, t, &s.reqTrailers)
+}
+
+// ResponseTrailers runs proxy_on_response_trailers, as RequestTrailers.
+func (s *stream) ResponseTrailers(_ *filter.Exchange, t http.Header) {
+	if !s.answered {
+		s.trailers(s.v.fn.responseTrailers, t, &s.respTrailers)
+	}
+}
+
+func (s *stream) trailers(fn api.Function, t http.Header, during *http.Header) {
+	if s.failed || fn == nil {
+		return
+	}
+	v := s.v
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.dead {
+		return
+	}
+	*during, v.cur = t, s
+	_, err := v.callLocked(fn, uint64(s.id), uint64(countFields(t)))
+	*during, v.cur = nil, nil
+	if err != nil {
+		s.failed = true // too late to answer: FAIL_CLOSE cannot turn it into a 503
+		v.crashLocked(err)
+	}
 }
 
 // Done ends the HTTP context: proxy_on_done, proxy_on_log, then

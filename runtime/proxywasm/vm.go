@@ -67,7 +67,8 @@ type vm struct {
 // guestFuncs are the callbacks a module exports; any may be missing.
 type guestFuncs struct {
 	alloc, contextCreate, vmStart, configure,
-	requestHeaders, requestBody, responseHeaders, responseBody,
+	requestHeaders, requestBody, requestTrailers,
+	responseHeaders, responseBody, responseTrailers,
 	done, log, delete, tick, httpCallResponse, queueReady api.Function
 }
 
@@ -129,6 +130,7 @@ func startVM(p *Plugin, slot int) (*vm, error) {
 		vmStart: f("proxy_on_vm_start"), configure: f("proxy_on_configure"),
 		requestHeaders: f("proxy_on_request_headers"), requestBody: f("proxy_on_request_body"),
 		responseHeaders: f("proxy_on_response_headers"), responseBody: f("proxy_on_response_body"),
+		requestTrailers: f("proxy_on_request_trailers"), responseTrailers: f("proxy_on_response_trailers"),
 		done: f("proxy_on_done"), log: f("proxy_on_log"), delete: f("proxy_on_delete"),
 		tick: f("proxy_on_tick"), httpCallResponse: f("proxy_on_http_call_response"),
 		queueReady: f("proxy_on_queue_ready"),

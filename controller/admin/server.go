@@ -371,6 +371,13 @@ func (s *Server) decodeFunction(w http.ResponseWriter, r *http.Request) (*api.Fu
 		writeInvalid(w, api.KindFunction, f.Name, fe)
 		return nil, false
 	}
+	if fe, err := s.checkRevisionNames(r.Context(), f); err != nil {
+		writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error(), nil)
+		return nil, false
+	} else if fe != nil {
+		writeInvalid(w, api.KindFunction, f.Name, fe)
+		return nil, false
+	}
 	if s.opts.Autoscaler != nil {
 		spec := &f.Spec.Template.Spec
 		cc := int64(0)
@@ -600,4 +607,48 @@ func decodeOneFunction(body []byte) (*api.Function, error) {
 		return nil, fmt.Errorf("the body holds a %s; send a Function", objs[0].GroupVersionKind().Kind)
 	}
 	return f, nil
+}
+
+// checkRevisionNames refuses a Function whose traffic, routes or mirrors
+// name a revision that does not exist (other than the one its template
+// names, which this very change creates), so that a typo is a 422 naming
+// the field instead of a route that cannot be programmed.
+func (s *Server) checkRevisionNames(ctx context.Context, f *api.Function) (*apis.FieldError, error) {
+	var refs []struct{ name, field string }
+	for i, t := range f.Spec.Traffic {
+		if t.RevisionName != "" {
+			refs = append(refs, struct{ name, field string }{t.RevisionName, fmt.Sprintf("spec.traffic[%d].revisionName", i)})
+		}
+	}
+	for i, r := range f.Spec.Routes {
+		if r.RevisionName != "" {
+			refs = append(refs, struct{ name, field string }{r.RevisionName, fmt.Sprintf("spec.routes[%d].revisionName", i)})
+		}
+	}
+	for i, g := range f.Spec.Filters {
+		if g.Mirror != nil && g.Mirror.RevisionName != "" {
+			refs = append(refs, struct{ name, field string }{g.Mirror.RevisionName, fmt.Sprintf("spec.filters[%d].mirror.revisionName", i)})
+		}
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	revs, err := s.revisions.List(ctx, f.Namespace)
+	if err != nil {
+		return nil, fmt.Errorf("listing revisions: %w", err)
+	}
+	exists := map[string]bool{f.Spec.Template.Metadata.Name: true}
+	for _, r := range revs {
+		if r.Labels[api.LabelFunction] == f.Name {
+			exists[r.Name] = true
+		}
+	}
+	var errs *apis.FieldError
+	for _, ref := range refs {
+		if !exists[ref.name] {
+			errs = errs.Also(apis.ErrInvalidValue(ref.name, ref.field,
+				fmt.Sprintf("function %s has no such revision; see 'wisp revision list %s'", f.Name, f.Name)))
+		}
+	}
+	return errs, nil
 }

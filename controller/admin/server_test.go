@@ -137,6 +137,10 @@ func TestInvalidBodiesNameTheField(t *testing.T) {
 		{`{"apiVersion":"wisp.dev/v1alpha1","kind":"Function","metadata":{"name":"x","namespace":"other"},"spec":{"template":{"spec":{"process":{"command":"/a"}}}}}`, 400, "metadata.namespace"},
 		{`{"apiVersion":"wisp.dev/v1alpha1","kind":"Function","metadata":{"name":"x"},"spec":{"bogus":1}}`, 400, ""},
 		{`{not json`, 400, ""},
+		{`{"apiVersion":"wisp.dev/v1alpha1","kind":"Function","metadata":{"name":"x"},"spec":{"template":{"spec":{"process":{"command":"/a"}}},"traffic":[{"revisionName":"x-00007","percent":100}]}}`, 422, "spec.traffic[0].revisionName"},
+		{`{"apiVersion":"wisp.dev/v1alpha1","kind":"Function","metadata":{"name":"x"},"spec":{"template":{"spec":{"process":{"command":"/a"}}},"routes":[{"headers":[{"name":"x-env","exact":"a"}],"revisionName":"x-00002"}]}}`, 422, "spec.routes[0].revisionName"},
+		{`{"apiVersion":"wisp.dev/v1alpha1","kind":"Function","metadata":{"name":"x"},"spec":{"template":{"spec":{"process":{"command":"/a"}}},"filters":[{"mirror":{"revisionName":"x-00003"}}]}}`, 422, "spec.filters[0].mirror.revisionName"},
+		{`{"apiVersion":"wisp.dev/v1alpha1","kind":"Function","metadata":{"name":"x"},"spec":{"template":{"spec":{"process":{"command":"/a"}}},"filters":[{"rateLimit":{"requestsPerSecond":-1}}]}}`, 422, "spec.filters[0].rateLimit.requestsPerSecond"},
 	}
 	for _, tc := range cases {
 		code, b := c.do("POST", fnPath, tc.body)

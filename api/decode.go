@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Object is a wisp resource: *Function or *Revision.
+// Object is a wisp resource: *Function, *Revision or *Trigger.
 type Object interface {
 	metav1.Object
 	GroupVersionKind() schema.GroupVersionKind
@@ -58,7 +58,8 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // by "---" lines, or a JSON document. Documents holding nothing but
 // comments are skipped. A wisp.dev/v1alpha1 Function decodes to a *Function
 // and a serving.knative.dev/v1 Service to the *Function FromKnativeService
-// converts it to; any other apiVersion and kind is an error.
+// converts it to; a wisp.dev/v1alpha1 Trigger decodes to a *Trigger; any
+// other apiVersion and kind is an error.
 //
 // Decoding is strict: an unknown or duplicate field is an error, and field
 // names are case-sensitive. Errors are *DecodeError and name the document,
@@ -151,6 +152,12 @@ func decodeDocument(text []byte) (Object, error) {
 			return nil, err
 		}
 		return f, nil
+	case triggerGVK:
+		t := new(Trigger)
+		if err := unmarshalStrict(js, t); err != nil {
+			return nil, err
+		}
+		return t, nil
 	case knativeGVK:
 		svc := new(servingv1.Service)
 		if err := unmarshalStrict(js, svc); err != nil {

@@ -45,7 +45,12 @@ Service deploys unchanged, its container becoming a container function.`,
 				return fmt.Errorf("%s: %w", file, err)
 			}
 			var fns []*api.Function
+			var trs []*api.Trigger
 			for _, o := range objs {
+				if t, ok := o.(*api.Trigger); ok {
+					trs = append(trs, t)
+					continue
+				}
 				f, ok := o.(*api.Function)
 				if !ok {
 					return fmt.Errorf("%s: %s %s cannot be applied; apply Functions or Knative Services", file, o.GroupVersionKind().Kind, o.GetName())
@@ -74,7 +79,7 @@ Service deploys unchanged, its container becoming a container function.`,
 					return err
 				}
 			}
-			return nil
+			return applyTriggers(ctx, g, c, trs)
 		},
 	}
 	c.Flags().StringVarP(&file, "filename", "f", "", "manifest file, or - for standard input")

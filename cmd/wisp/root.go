@@ -61,6 +61,8 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newInvokeCmd(g),
 		newLogsCmd(g),
 		newVersionCmd(g),
+		newTriggerCmd(g),
+		newEventCmd(g),
 	)
 	return root
 }

@@ -111,6 +111,7 @@ func New(opts Options) *Server {
 	m.Handle("DELETE "+rev+"/{name}", s.auth(s.deleteRevision))
 	m.Handle("POST "+rev, s.auth(revisionsAreImmutable))
 	m.Handle("PUT "+rev+"/{name}", s.auth(revisionsAreImmutable))
+	s.registerTriggers(m)
 	return s
 }
 

@@ -12,6 +12,7 @@ type Kind string
 const (
 	Functions Kind = "functions"
 	Revisions Kind = "revisions"
+	Triggers  Kind = "triggers"
 )
 
 // Errors returned by a Store. Callers test them with errors.Is; the

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Object is a wisp resource: *Function, *Revision or *Filter.
+// Object is a wisp resource: *Function, *Revision, *Filter or *Trigger.
 type Object interface {
 	metav1.Object
 	GroupVersionKind() schema.GroupVersionKind
@@ -59,9 +59,10 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // Decode reads the resources in data: one or more YAML documents separated
 // by "---" lines, or a JSON document. Documents holding nothing but
 // comments are skipped. A wisp.dev/v1alpha1 Function decodes to a *Function,
-// a wisp.dev/v1alpha1 Filter to a *Filter, and a serving.knative.dev/v1
-// Service to the *Function FromKnativeService converts it to; any other
-// apiVersion and kind is an error.
+// a wisp.dev/v1alpha1 Filter to a *Filter, a wisp.dev/v1alpha1 Trigger to a
+// *Trigger, and a serving.knative.dev/v1 Service to the *Function
+// FromKnativeService converts it to; any other apiVersion and kind is an
+// error.
 //
 // Decoding is strict: an unknown or duplicate field is an error, and field
 // names are case-sensitive. Errors are *DecodeError and name the document,
@@ -154,6 +155,12 @@ func decodeDocument(text []byte) (Object, error) {
 			return nil, err
 		}
 		return f, nil
+	case triggerGVK:
+		t := new(Trigger)
+		if err := unmarshalStrict(js, t); err != nil {
+			return nil, err
+		}
+		return t, nil
 	case knativeGVK:
 		svc := new(servingv1.Service)
 		if err := unmarshalStrict(js, svc); err != nil {

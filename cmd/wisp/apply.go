@@ -18,12 +18,13 @@ func newApplyCmd(g *globals) *cobra.Command {
 	var wf waitFlags
 	c := &cobra.Command{
 		Use:   "apply -f FILE|-",
-		Short: "Create or update functions and filters from wisp or Knative Service YAML/JSON",
-		Long: `Create or update every function in FILE (or standard input with -f -).
+		Short: "Create or update functions, filters and triggers from wisp or Knative Service YAML/JSON",
+		Long: `Create or update every resource in FILE (or standard input with -f -).
 A file may hold several documents separated by '---'. Accepted kinds are
-wisp.dev/v1alpha1 Function and Filter, and serving.knative.dev/v1 Service;
-a Knative Service deploys unchanged, its container becoming a container
-function. Filters are applied first, so that functions start behind them.`,
+wisp.dev/v1alpha1 Function, Filter and Trigger, and serving.knative.dev/v1
+Service; a Knative Service deploys unchanged, its container becoming a
+container function. Filters are applied first, so that functions start
+behind them, and triggers last, once their functions exist.`,
 		Example: `  wisp apply -f hello.yaml
   cat service.yaml | wisp apply -f -`,
 		Args: cobra.NoArgs,
@@ -47,14 +48,17 @@ function. Filters are applied first, so that functions start behind them.`,
 			}
 			var fns []*api.Function
 			var filters []*api.Filter
+			var trs []*api.Trigger
 			for _, o := range objs {
 				switch o := o.(type) {
 				case *api.Function:
 					fns = append(fns, o)
 				case *api.Filter:
 					filters = append(filters, o)
+				case *api.Trigger:
+					trs = append(trs, o)
 				default:
-					return fmt.Errorf("%s: %s %s cannot be applied; apply Functions, Filters or Knative Services", file, o.GroupVersionKind().Kind, o.GetName())
+					return fmt.Errorf("%s: %s %s cannot be applied; apply Functions, Filters, Triggers or Knative Services", file, o.GroupVersionKind().Kind, o.GetName())
 				}
 			}
 			c, err := g.client()
@@ -89,7 +93,7 @@ function. Filters are applied first, so that functions start behind them.`,
 					return err
 				}
 			}
-			return nil
+			return applyTriggers(ctx, g, c, trs)
 		},
 	}
 	c.Flags().StringVarP(&file, "filename", "f", "", "manifest file, or - for standard input")

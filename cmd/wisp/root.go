@@ -63,6 +63,8 @@ func newRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newVersionCmd(g),
 		newFilterCmd(g),
 		newPluginCmd(g),
+		newTriggerCmd(g),
+		newEventCmd(g),
 	)
 	return root
 }

@@ -113,6 +113,7 @@ func New(opts Options) *Server {
 	m.Handle("PUT "+rev+"/{name}", s.auth(revisionsAreImmutable))
 
 	s.registerFilters(m)
+	s.registerTriggers(m)
 	return s
 }
 

@@ -13,6 +13,7 @@ const (
 	Functions Kind = "functions"
 	Revisions Kind = "revisions"
 	Filters   Kind = "filters"
+	Triggers  Kind = "triggers"
 )
 
 // Errors returned by a Store. Callers test them with errors.Is; the

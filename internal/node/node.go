@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/wisp-faas/wisp/runtime/process"
 	"github.com/wisp-faas/wisp/runtime/proxywasm"
 	"github.com/wisp-faas/wisp/runtime/wasm"
+	"github.com/wisp-faas/wisp/triggers"
 )
 
 // Config configures a node. Zero values are not defaults: cmd/wisp
@@ -145,6 +147,13 @@ func Run(ctx context.Context, cfg Config) error {
 		scheme = "https"
 	}
 	gatewayURL := scheme + "://" + gwLn.Addr().String()
+	trg, err := triggers.New(triggers.Options{
+		JetStream: js, Store: st, GatewayURL: scheme + "://" + dialAddr(gwLn.Addr()), Domain: cfg.Domain,
+		Log: log.With("component", "triggers"), Registry: reg,
+	})
+	if err != nil {
+		return err
+	}
 	adminURL := "http://" + adminLn.Addr().String()
 	mods, err := modules.Open(filepath.Join(cfg.DataDir, "modules"))
 	if err != nil {
@@ -272,7 +281,12 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 
-	gwSrv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	trgCtx, stopTriggers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTriggers()
+	trgDone := make(chan error, 1)
+	go func() { trgDone <- trg.Run(trgCtx) }()
+
+	gwSrv := &http.Server{Handler: trg.Handler(gw), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	// HTTP/1.1 always; HTTP/2 over TLS when serving TLS, h2c otherwise.
 	gwSrv.Protocols = new(http.Protocols)
 	gwSrv.Protocols.SetHTTP1(true)
@@ -301,10 +315,15 @@ func Run(ctx context.Context, cfg Config) error {
 		if runErr == nil {
 			runErr = errors.New("controller stopped unexpectedly")
 		}
+	case runErr = <-trgDone:
+		trgDone <- runErr
 	}
 
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	// Deliveries in flight finish through the gateway before it closes.
+	stopTriggers()
+	<-trgDone
 	if err := gwSrv.Shutdown(sctx); err != nil {
 		log.Warn("gateway shutdown", "error", err)
 	}
@@ -331,6 +350,16 @@ func serve(what string, srv *http.Server, ln net.Listener) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// dialAddr is where this process reaches a listener: its address, with
+// loopback for an unspecified host.
+func dialAddr(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return addr.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
 }
 
 // listen opens a TCP listener and explains the usual failures.

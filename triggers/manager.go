@@ -1,0 +1,355 @@
+package triggers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/controller/store"
+)
+
+// Defaults of Options.
+const (
+	DefaultStatusInterval = 2 * time.Second
+	DefaultShutdownGrace  = 10 * time.Second
+	// DefaultAsyncTimeout bounds one attempt of an asynchronous call; the
+	// function's own timeout still applies.
+	DefaultAsyncTimeout = "5m"
+	// DefaultAsyncInFlight bounds the asynchronous calls made at once.
+	DefaultAsyncInFlight = 64
+)
+
+// Options configure a Manager.
+type Options struct {
+	// JetStream carries the events, the asynchronous calls and the
+	// consumers. Required.
+	JetStream jetstream.JetStream
+	// Store holds the Triggers (watched) and the Functions (read to
+	// answer 404 to calls of unknown functions). Required.
+	Store store.Store
+	// GatewayURL is the node's gateway, reached on loopback, e.g.
+	// http://127.0.0.1:8080: functions are called at
+	// GatewayURL/fn/<namespace>/<name>/. Required.
+	GatewayURL string
+	// Domain is the gateway's domain: requests to hosts under it are a
+	// function's, even on /events/ and /async/ paths.
+	Domain string
+	// Log receives the manager's log; nil discards it.
+	Log *slog.Logger
+	// Registry registers the metrics; nil registers them nowhere.
+	Registry prometheus.Registerer
+	// StatusInterval is how often Trigger status is written; 0 means
+	// DefaultStatusInterval.
+	StatusInterval time.Duration
+	// ShutdownGrace is how long deliveries in flight may take to finish
+	// once a consumer stops; 0 means DefaultShutdownGrace.
+	ShutdownGrace time.Duration
+	// AsyncDelivery is the retry policy of asynchronous calls; fields left
+	// empty take a Trigger's defaults, with DefaultAsyncTimeout.
+	AsyncDelivery api.DeliverySpec
+	// AsyncInFlight bounds the asynchronous calls made at once; 0 means
+	// DefaultAsyncInFlight.
+	AsyncInFlight int
+}
+
+// Manager runs the consumers of the Triggers in the store, the event
+// ingress and asynchronous calls of one node.
+type Manager struct {
+	opts      Options
+	log       *slog.Logger
+	metrics   *metrics
+	client    *http.Client
+	triggers  *store.Typed[api.Trigger, *api.Trigger]
+	functions *store.Typed[api.Function, *api.Function]
+	async     policy
+
+	mu      sync.Mutex
+	runners map[string]*runner
+	// written is the status last written per trigger.
+	written map[string]api.TriggerStatus
+}
+
+// New returns a Manager; Run starts it.
+func New(opts Options) (*Manager, error) {
+	if opts.JetStream == nil || opts.Store == nil || opts.GatewayURL == "" {
+		return nil, errors.New("triggers: Options.JetStream, Store and GatewayURL are required")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.StatusInterval <= 0 {
+		opts.StatusInterval = DefaultStatusInterval
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = DefaultShutdownGrace
+	}
+	if opts.AsyncInFlight <= 0 {
+		opts.AsyncInFlight = DefaultAsyncInFlight
+	}
+	opts.GatewayURL = strings.TrimSuffix(opts.GatewayURL, "/")
+	ad := (&api.Trigger{Spec: api.TriggerSpec{Delivery: opts.AsyncDelivery}})
+	if ad.Spec.Delivery.Timeout == "" {
+		ad.Spec.Delivery.Timeout = DefaultAsyncTimeout
+	}
+	ad.SetDefaults()
+	async, err := newPolicy(ad.Spec.Delivery)
+	if err != nil {
+		return nil, fmt.Errorf("triggers: Options.AsyncDelivery: %w", err)
+	}
+	met, err := newMetrics(opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{
+		opts:      opts,
+		log:       opts.Log,
+		metrics:   met,
+		client:    &http.Client{Transport: newTransport()},
+		triggers:  store.NewTyped[api.Trigger](opts.Store, store.Triggers),
+		functions: store.NewTyped[api.Function](opts.Store, store.Functions),
+		async:     async,
+		runners:   make(map[string]*runner),
+		written:   make(map[string]api.TriggerStatus),
+	}, nil
+}
+
+// Run watches the Triggers and runs their consumers and the worker of
+// asynchronous calls until ctx ends; then it stops them, letting
+// deliveries in flight finish within the shutdown grace. It returns an
+// error if the store's watch fails.
+func (m *Manager) Run(ctx context.Context) error {
+	events, err := m.triggers.Watch(ctx, "")
+	if err != nil {
+		return fmt.Errorf("triggers: watching triggers: %w", err)
+	}
+	asyncDone := m.runAsync(ctx)
+	defer func() {
+		m.stopAll()
+		<-asyncDone
+	}()
+	tick := time.NewTicker(m.opts.StatusInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("triggers: the store's watch of triggers ended")
+			}
+			m.apply(ctx, ev)
+		case <-tick.C:
+			m.refresh(ctx)
+		}
+	}
+}
+
+// apply starts, restarts or stops a trigger's consumer for a change seen
+// in the store.
+func (m *Manager) apply(ctx context.Context, ev store.TypedEvent[*api.Trigger]) {
+	if ev.Type == store.Synced {
+		return
+	}
+	t := ev.Object
+	key := t.Namespace + "/" + t.Name
+	m.mu.Lock()
+	old := m.runners[key]
+	m.mu.Unlock()
+	if ev.Type == store.Delete {
+		if old != nil {
+			m.remove(ctx, key, old)
+			m.log.Info("trigger stopped and its consumer deleted", "trigger", key)
+		}
+		return
+	}
+	if ev.Err != nil {
+		m.log.Error("cannot decode a stored trigger; it keeps its previous consumer", "trigger", key, "error", ev.Err)
+		return
+	}
+	t.SetDefaults()
+	if fe := t.Validate(); fe != nil {
+		m.log.Error("stored trigger is invalid; it keeps its previous consumer", "trigger", key, "error", fe.Error())
+		return
+	}
+	if old != nil && reflect.DeepEqual(old.trigger.Spec, t.Spec) {
+		return // a status update, or nothing that the consumer sees
+	}
+	if old != nil {
+		old.stop()
+		if oldStream := old.trigger.Spec.Source.Stream; oldStream != t.Spec.Source.Stream {
+			m.deleteConsumer(ctx, oldStream, t.Namespace, t.Name)
+		}
+	}
+	r, err := m.newRunner(t)
+	if err != nil {
+		m.log.Error("cannot run trigger", "trigger", key, "error", err)
+		return
+	}
+	r.start(ctx)
+	m.mu.Lock()
+	m.runners[key] = r
+	if _, ok := m.written[key]; !ok || old == nil {
+		m.written[key] = t.Status
+	}
+	m.mu.Unlock()
+	verb := "started"
+	if old != nil {
+		verb = "updated"
+	}
+	m.log.Info("trigger "+verb, "trigger", key, "stream", t.Spec.Source.Stream, "subject", t.Spec.Source.Subject, "sink", r.sink)
+}
+
+// remove stops a deleted trigger and deletes its durable consumer.
+func (m *Manager) remove(ctx context.Context, key string, r *runner) {
+	r.stop()
+	t := r.trigger
+	m.deleteConsumer(ctx, t.Spec.Source.Stream, t.Namespace, t.Name)
+	m.metrics.forget(t.Namespace, t.Name)
+	m.mu.Lock()
+	delete(m.runners, key)
+	delete(m.written, key)
+	m.mu.Unlock()
+}
+
+func (m *Manager) deleteConsumer(ctx context.Context, stream, namespace, name string) {
+	err := m.opts.JetStream.DeleteConsumer(ctx, stream, ConsumerName(namespace, name))
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		m.log.Warn("deleting a trigger's consumer", "stream", stream, "consumer", ConsumerName(namespace, name), "error", err)
+	}
+}
+
+// stopAll stops every consumer at once, keeping the durable consumers.
+func (m *Manager) stopAll() {
+	m.mu.Lock()
+	runners := make([]*runner, 0, len(m.runners))
+	for _, r := range m.runners {
+		runners = append(runners, r)
+	}
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, r := range runners {
+		wg.Go(r.stop)
+	}
+	wg.Wait()
+}
+
+// refresh writes the status of every trigger whose status changed.
+func (m *Manager) refresh(ctx context.Context) {
+	m.mu.Lock()
+	runners := make(map[string]*runner, len(m.runners))
+	for k, r := range m.runners {
+		runners[k] = r
+	}
+	m.mu.Unlock()
+	for key, r := range runners {
+		m.mu.Lock()
+		prev := m.written[key]
+		m.mu.Unlock()
+		next := r.status(ctx, prev)
+		if reflect.DeepEqual(next, prev) {
+			continue
+		}
+		t, err := m.triggers.Get(ctx, r.trigger.Namespace, r.trigger.Name)
+		if err != nil {
+			continue // deleted: the watch says so next
+		}
+		t.Status = next
+		if _, err := m.triggers.Update(ctx, t); err != nil {
+			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+				m.log.Warn("writing trigger status", "trigger", key, "error", err)
+			}
+			continue // written on the next tick
+		}
+		m.mu.Lock()
+		if m.runners[key] == r {
+			m.written[key] = next
+		}
+		m.mu.Unlock()
+	}
+}
+
+// status is prev brought up to date with the consumer's state and the
+// runner's counts.
+func (r *runner) status(ctx context.Context, prev api.TriggerStatus) api.TriggerStatus {
+	t := r.trigger
+	st := api.TriggerStatus{
+		ObservedGeneration: t.Generation,
+		Conditions:         prev.Conditions.DeepCopy(),
+		Stream:             t.Spec.Source.Stream,
+		Consumer:           ConsumerName(t.Namespace, t.Name),
+		SinkURI:            r.sink,
+		Delivered:          r.nDelivered.Load(),
+		DeadLettered:       r.nDeadLettered.Load(),
+		LastError:          prev.LastError,
+		LastErrorTime:      prev.LastErrorTime,
+	}
+	r.mu.Lock()
+	cons, setupErr, lastErr, lastAt := r.cons, r.setupErr, r.lastErr, r.lastAt
+	r.mu.Unlock()
+	if cons != nil {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := cons.Info(ictx)
+		cancel()
+		if err == nil {
+			st.Pending, st.AckPending, st.Redelivered = info.NumPending, info.NumAckPending, info.NumRedelivered
+		} else {
+			st.Pending, st.AckPending, st.Redelivered = prev.Pending, prev.AckPending, prev.Redelivered
+		}
+	}
+	if lastErr != "" {
+		st.LastError = lastErr
+		st.LastErrorTime = &metav1.Time{Time: lastAt.UTC().Truncate(time.Second)}
+	}
+	if setupErr == "" {
+		st.MarkReady()
+	} else {
+		st.MarkNotReady("ConsumerNotReady", setupErr)
+	}
+	return st
+}
+
+// Handler serves event ingress at /events/<subject> and asynchronous
+// calls at /async/<namespace>/<name>[/path], and passes every other
+// request, and any request to a host under the domain (a function's), to
+// next.
+func (m *Manager) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !m.functionHost(r.Host) {
+			switch {
+			case strings.HasPrefix(r.URL.Path, "/events/"):
+				m.serveEvents(w, r)
+				return
+			case strings.HasPrefix(r.URL.Path, "/async/"):
+				m.serveAsync(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// functionHost reports whether host names a function: <name>.<namespace>.<domain>.
+func (m *Manager) functionHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return m.opts.Domain != "" && strings.HasSuffix(strings.ToLower(host), "."+strings.ToLower(m.opts.Domain))
+}

@@ -6,7 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := bin
 
 # Packages with concurrent code run their tests under the race detector.
-RACE_PKGS := ./activator/... ./autoscaler/... ./controller/... ./runtime/... ./internal/... ./functions/oci/...
+RACE_PKGS := ./activator/... ./autoscaler/... ./controller/... ./runtime/... ./internal/... ./functions/oci/... ./triggers/...
 
 .PHONY: all build examples run test test-unit test-e2e bench lint fmt tools clean
 
@@ -27,7 +27,7 @@ run: build
 ## test: every test — unit, race, end-to-end.
 test: tools lint examples
 	$(GO) test -count=1 -race $(RACE_PKGS)
-	$(GO) test -count=1 $(shell $(GO) list ./... | grep -v -e /activator -e /autoscaler -e /controller -e /runtime -e /internal -e /functions/oci -e /test/e2e)
+	$(GO) test -count=1 $(shell $(GO) list ./... | grep -v -e /activator -e /autoscaler -e /controller -e /runtime -e /internal -e /functions/oci -e /triggers -e /test/e2e)
 	$(GO) test -count=1 -timeout 15m ./test/e2e/...
 
 test-e2e:

@@ -12,15 +12,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"reflect"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/uuid"
 	"knative.dev/pkg/apis"
 
 	"github.com/wisp-faas/wisp/api"
@@ -96,12 +93,18 @@ func New(opts Options) *Server {
 	m.Handle("GET "+Prefix+"/info", s.auth(s.info))
 
 	fn := Prefix + "/namespaces/{namespace}/functions"
-	m.Handle("GET "+Prefix+"/functions", s.auth(s.listFunctions))
-	m.Handle("GET "+fn, s.auth(s.listFunctions))
-	m.Handle("POST "+fn, s.auth(s.createFunction))
-	m.Handle("GET "+fn+"/{name}", s.auth(s.getFunction))
-	m.Handle("PUT "+fn+"/{name}", s.auth(s.updateFunction))
-	m.Handle("DELETE "+fn+"/{name}", s.auth(s.deleteFunction))
+	(&resource[api.Function, *api.Function]{
+		s: s, kind: api.KindFunction, objs: s.functions, admit: s.admitFunction,
+		list: func(items []*api.Function) any {
+			l := api.FunctionList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: "FunctionList"}, Items: make([]api.Function, 0, len(items))}
+			for _, f := range items {
+				l.Items = append(l.Items, *f)
+			}
+			return l
+		},
+		status: func(f *api.Function) any { return &f.Status },
+		spec:   func(f *api.Function) any { return f.Spec },
+	}).register(m, "functions")
 	m.Handle("GET "+fn+"/{name}/logs", s.auth(s.functionLogs))
 
 	rev := Prefix + "/namespaces/{namespace}/revisions"
@@ -195,101 +198,6 @@ func (c *countingReader) Read(b []byte) (int, error) {
 
 // --- Functions ---
 
-func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) {
-	ns := r.PathValue("namespace")
-	if r.URL.Query().Get("watch") == "true" {
-		watch(w, r, s.functions, ns, nil)
-		return
-	}
-	items, err := s.functions.List(r.Context(), ns)
-	if err != nil {
-		s.storeError(w, err, api.KindFunction, "")
-		return
-	}
-	list := api.FunctionList{TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: "FunctionList"}, Items: make([]api.Function, 0, len(items))}
-	for _, f := range items {
-		list.Items = append(list.Items, *f)
-	}
-	writeJSON(w, http.StatusOK, list)
-}
-
-func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) {
-	f, err := s.functions.Get(r.Context(), r.PathValue("namespace"), r.PathValue("name"))
-	if err != nil {
-		s.storeError(w, err, api.KindFunction, r.PathValue("name"))
-		return
-	}
-	writeJSON(w, http.StatusOK, f)
-}
-
-func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.decodeFunction(w, r)
-	if !ok {
-		return
-	}
-	f.UID = uuid.NewUUID()
-	f.CreationTimestamp = metav1.NewTime(time.Now().UTC().Truncate(time.Second))
-	f.Generation = 1
-	f.ResourceVersion = ""
-	f.Status = api.FunctionStatus{}
-	created, err := s.functions.Create(r.Context(), f)
-	if err != nil {
-		s.storeError(w, err, api.KindFunction, f.Name)
-		return
-	}
-	s.opts.Log.Info("function created", "namespace", f.Namespace, "name", f.Name)
-	writeJSON(w, http.StatusCreated, created)
-}
-
-func (s *Server) updateFunction(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.decodeFunction(w, r)
-	if !ok {
-		return
-	}
-	if f.Name != r.PathValue("name") {
-		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest,
-			fmt.Sprintf("metadata.name %q does not match the name in the URL %q", f.Name, r.PathValue("name")), []string{"metadata.name"})
-		return
-	}
-	cur, err := s.functions.Get(r.Context(), f.Namespace, f.Name)
-	if err != nil {
-		s.storeError(w, err, api.KindFunction, f.Name)
-		return
-	}
-	if f.ResourceVersion == "" {
-		// No precondition: last write wins, like kubectl replace without one.
-		f.ResourceVersion = cur.ResourceVersion
-	} else if f.ResourceVersion != cur.ResourceVersion {
-		s.storeError(w, store.ErrConflict, api.KindFunction, f.Name)
-		return
-	}
-	if fe := f.ValidateUpdate(cur); fe != nil {
-		writeInvalid(w, api.KindFunction, f.Name, fe)
-		return
-	}
-	f.UID, f.CreationTimestamp, f.Status = cur.UID, cur.CreationTimestamp, cur.Status
-	f.Generation = cur.Generation
-	if !reflect.DeepEqual(f.Spec, cur.Spec) {
-		f.Generation++
-	}
-	updated, err := s.functions.Update(r.Context(), f)
-	if err != nil {
-		s.storeError(w, err, api.KindFunction, f.Name)
-		return
-	}
-	s.opts.Log.Info("function updated", "namespace", f.Namespace, "name", f.Name, "generation", f.Generation)
-	writeJSON(w, http.StatusOK, updated)
-}
-
-func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
-	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	if err := s.functions.Delete(r.Context(), ns, name, r.URL.Query().Get("resourceVersion")); err != nil {
-		s.storeError(w, err, api.KindFunction, name)
-		return
-	}
-	s.opts.Log.Info("function deleted", "namespace", ns, "name", name)
-	writeStatus(w, http.StatusOK, "", fmt.Sprintf("function %s/%s deleted", ns, name), nil)
-}
 
 // functionLogs answers with a function's recent output as JSON lines
 // (?tail=N, default 100), and with follow=true keeps streaming new lines
@@ -339,45 +247,16 @@ func (s *Server) functionLogs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// decodeFunction reads a Function (or a Knative Service, converted) from
-// the body, defaults and validates it. On failure it has answered.
-func (s *Server) decodeFunction(w http.ResponseWriter, r *http.Request) (*api.Function, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeStatus(w, http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge,
-			fmt.Sprintf("reading the request body: %v (at most %d bytes)", err, maxBody), nil)
-		return nil, false
-	}
-	f, err := decodeOneFunction(body)
-	if err != nil {
-		var fe *apis.FieldError
-		if errors.As(err, &fe) {
-			writeInvalid(w, api.KindFunction, "", fe)
-		} else {
-			writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error(), nil)
-		}
-		return nil, false
-	}
-	ns := r.PathValue("namespace")
-	if f.Namespace == "" {
-		f.Namespace = ns
-	}
-	if f.Namespace != ns {
-		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest,
-			fmt.Sprintf("metadata.namespace %q does not match the namespace in the URL %q", f.Namespace, ns), []string{"metadata.namespace"})
-		return nil, false
-	}
-	f.SetDefaults()
-	if fe := f.Validate(); fe != nil {
-		writeInvalid(w, api.KindFunction, f.Name, fe)
-		return nil, false
-	}
+// admitFunction checks what a Function's own validation cannot: that
+// the revisions it names exist and that its autoscaling annotations make
+// a valid autoscaler spec. On refusal it has answered.
+func (s *Server) admitFunction(w http.ResponseWriter, r *http.Request, f *api.Function) bool {
 	if fe, err := s.checkRevisionNames(r.Context(), f); err != nil {
 		writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error(), nil)
-		return nil, false
+		return false
 	} else if fe != nil {
 		writeInvalid(w, api.KindFunction, f.Name, fe)
-		return nil, false
+		return false
 	}
 	if s.opts.Autoscaler != nil {
 		spec := &f.Spec.Template.Spec
@@ -391,10 +270,10 @@ func (s *Server) decodeFunction(w http.ResponseWriter, r *http.Request) (*api.Fu
 		if _, err := autoscaler.SpecFor(*s.opts.Autoscaler, f.Spec.Template.Metadata.Annotations, cc); err != nil {
 			writeStatus(w, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid,
 				fmt.Sprintf("function %q is invalid: %v", f.Name, err), []string{"spec.template.metadata.annotations"})
-			return nil, false
+			return false
 		}
 	}
-	return f, true
+	return true
 }
 
 // --- Revisions ---
@@ -591,23 +470,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-// decodeOneFunction decodes a body holding exactly one Function or
-// Knative Service.
-func decodeOneFunction(body []byte) (*api.Function, error) {
-	objs, err := api.Decode(body)
-	if err != nil {
-		return nil, err
-	}
-	if len(objs) != 1 {
-		return nil, fmt.Errorf("the body holds %d documents; send exactly one Function", len(objs))
-	}
-	f, ok := objs[0].(*api.Function)
-	if !ok {
-		return nil, fmt.Errorf("the body holds a %s; send a Function", objs[0].GroupVersionKind().Kind)
-	}
-	return f, nil
 }
 
 // checkRevisionNames refuses a Function whose traffic, routes or mirrors

@@ -198,7 +198,6 @@ func (c *countingReader) Read(b []byte) (int, error) {
 
 // --- Functions ---
 
-
 // functionLogs answers with a function's recent output as JSON lines
 // (?tail=N, default 100), and with follow=true keeps streaming new lines
 // until the client goes away.

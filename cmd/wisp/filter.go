@@ -328,26 +328,7 @@ func newFilterUpdateCmd(g *globals) *cobra.Command {
 }
 
 func newFilterDeleteCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME...",
-		Short: "Delete filters",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			for _, name := range args {
-				if err := c.DeleteFilter(ctx, g.namespace, name); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.out, "Filter '%s' deleted in namespace '%s'.\n", name, g.namespace)
-			}
-			return nil
-		},
-	}
+	return newDeleteCmd(g, "Filter", "Delete filters", (*adminclient.Client).DeleteFilter)
 }
 
 func newFilterListCmd(g *globals) *cobra.Command {

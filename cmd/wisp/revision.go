@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/internal/adminclient"
 )
 
 func newRevisionCmd(g *globals) *cobra.Command {
@@ -117,24 +118,5 @@ func newRevisionDescribeCmd(g *globals) *cobra.Command {
 }
 
 func newRevisionDeleteCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME...",
-		Short: "Delete revisions that receive no traffic",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			for _, name := range args {
-				if err := c.DeleteRevision(ctx, g.namespace, name); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.out, "Revision '%s' deleted in namespace '%s'.\n", name, g.namespace)
-			}
-			return nil
-		},
-	}
+	return newDeleteCmd(g, "Revision", "Delete revisions that receive no traffic", (*adminclient.Client).DeleteRevision)
 }

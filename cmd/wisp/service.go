@@ -432,26 +432,7 @@ func newServiceUpdateCmd(g *globals) *cobra.Command {
 }
 
 func newServiceDeleteCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME...",
-		Short: "Delete functions with their revisions",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			for _, name := range args {
-				if err := c.DeleteFunction(ctx, g.namespace, name); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.out, "Function '%s' deleted in namespace '%s'.\n", name, g.namespace)
-			}
-			return nil
-		},
-	}
+	return newDeleteCmd(g, "Function", "Delete functions with their revisions", (*adminclient.Client).DeleteFunction)
 }
 
 func newServiceListCmd(g *globals) *cobra.Command {

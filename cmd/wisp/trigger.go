@@ -206,26 +206,7 @@ func waitTriggerReady(ctx context.Context, c *adminclient.Client, t *api.Trigger
 }
 
 func newTriggerDeleteCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME...",
-		Short: "Delete triggers and their consumers",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			for _, name := range args {
-				if err := c.DeleteTrigger(ctx, g.namespace, name); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.out, "Trigger '%s' deleted in namespace '%s'.\n", name, g.namespace)
-			}
-			return nil
-		},
-	}
+	return newDeleteCmd(g, "Trigger", "Delete triggers and their consumers", (*adminclient.Client).DeleteTrigger)
 }
 
 func newTriggerListCmd(g *globals) *cobra.Command {

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wisp-faas/wisp/internal/adminclient"
+)
+
+// newDeleteCmd is the delete command of every kind: it deletes each named
+// object of the namespace in turn and stops at the first error.
+func newDeleteCmd(g *globals, kind, short string, del func(*adminclient.Client, context.Context, string, string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME...",
+		Short: short,
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			for _, name := range args {
+				if err := del(c, ctx, g.namespace, name); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.out, "%s '%s' deleted in namespace '%s'.\n", kind, name, g.namespace)
+			}
+			return nil
+		},
+	}
+}

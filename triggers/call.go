@@ -2,6 +2,7 @@ package triggers
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -82,8 +83,9 @@ func call(client *http.Client, req *http.Request, full bool) result {
 // newTransport returns the HTTP transport for calls to functions: many
 // idle connections to the one gateway, so that concurrent deliveries
 // reuse them.
-func newTransport() *http.Transport {
+func newTransport(tlsConfig *tls.Config) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tlsConfig
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 1024
 	t.IdleConnTimeout = 90 * time.Second

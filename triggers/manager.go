@@ -2,6 +2,7 @@ package triggers
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,9 @@ type Options struct {
 	// http://127.0.0.1:8080: functions are called at
 	// GatewayURL/fn/<namespace>/<name>/. Required.
 	GatewayURL string
+	// GatewayTLS, when the gateway serves HTTPS, is the client TLS
+	// configuration for reaching it on loopback.
+	GatewayTLS *tls.Config
 	// Domain is the gateway's domain: requests to hosts under it are a
 	// function's, even on /events/ and /async/ paths.
 	Domain string
@@ -119,7 +123,7 @@ func New(opts Options) (*Manager, error) {
 		opts:      opts,
 		log:       opts.Log,
 		metrics:   met,
-		client:    &http.Client{Transport: newTransport()},
+		client:    &http.Client{Transport: newTransport(opts.GatewayTLS)},
 		triggers:  store.NewTyped[api.Trigger](opts.Store, store.Triggers),
 		functions: store.NewTyped[api.Function](opts.Store, store.Functions),
 		async:     async,

@@ -147,8 +147,14 @@ func Run(ctx context.Context, cfg Config) error {
 		scheme = "https"
 	}
 	gatewayURL := scheme + "://" + gwLn.Addr().String()
+	var loopbackTLS *tls.Config
+	if cfg.TLSCert != "" {
+		// Deliveries dial this node's own gateway on loopback; its
+		// certificate names the public host, not 127.0.0.1.
+		loopbackTLS = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	}
 	trg, err := triggers.New(triggers.Options{
-		JetStream: js, Store: st, GatewayURL: scheme + "://" + dialAddr(gwLn.Addr()), Domain: cfg.Domain,
+		JetStream: js, Store: st, GatewayURL: scheme + "://" + dialAddr(gwLn.Addr()), GatewayTLS: loopbackTLS, Domain: cfg.Domain,
 		Log: log.With("component", "triggers"), Registry: reg,
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -91,6 +92,23 @@ func TestGatewayProtocols(t *testing.T) {
 	if resp.Proto != "HTTP/2.0" || r.Path != "/secure" {
 		t.Fatalf("https: %s, function saw %+v", resp.Proto, r)
 	}
+
+	// Triggers deliver through the HTTPS gateway too.
+	tn.mustWisp("trigger", "create", "secure", "--subject", "secure.>", "--sink", "fn:echo", "--create-stream")
+	tn.mustWisp("event", "send", "secure.one", "--type", "t", "--source", "/s", "--data", "{}", "-k")
+	eventually(t, 20*time.Second, func() string {
+		var tr struct {
+			Status struct {
+				Delivered int64
+				LastError string
+			}
+		}
+		_ = json.Unmarshal([]byte(tn.mustWisp("trigger", "describe", "secure", "-o", "json")), &tr)
+		if tr.Status.Delivered != 1 {
+			return fmt.Sprintf("the event was not delivered over HTTPS: %+v", tr.Status)
+		}
+		return ""
+	})
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key.

@@ -1,6 +1,7 @@
 package triggers
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -457,5 +458,39 @@ func TestFilterMatch(t *testing.T) {
 		if got := newFilter(tc.f).match(&ev); got != tc.want {
 			t.Errorf("filters %+v: match = %v, want %v", tc.f, got, tc.want)
 		}
+	}
+}
+
+// TestLeftOverConsumersAreDeleted: the consumer of a trigger deleted
+// while no node ran is removed at start; a live trigger's is kept.
+func TestLeftOverConsumersAreDeleted(t *testing.T) {
+	e := newEnv(t, "http://127.0.0.1:1")
+	ctx := t.Context()
+	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: "LEFTOVER", Subjects: []string{"leftover.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	live := sinkTrigger("live", "http://127.0.0.1:1")
+	live.Spec.Source = api.EventSource{Stream: "LEFTOVER", Subject: "leftover.>"}
+	e.create(live)
+	e.stop()
+	gone := ConsumerName("default", "gone")
+	if _, err := e.js.CreateOrUpdateConsumer(ctx, "LEFTOVER", jetstream.ConsumerConfig{Durable: gone, FilterSubject: "leftover.>"}); err != nil {
+		t.Fatal(err)
+	}
+	e.start("http://127.0.0.1:1")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, errGone := e.js.Consumer(ctx, "LEFTOVER", gone)
+		_, errLive := e.js.Consumer(ctx, "LEFTOVER", ConsumerName("default", "live"))
+		if errLive != nil {
+			t.Fatalf("the live trigger's consumer was deleted: %v", errLive)
+		}
+		if errors.Is(errGone, jetstream.ErrConsumerNotFound) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the left-over consumer is still there: %v", errGone)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -170,6 +170,9 @@ func (m *Manager) Run(ctx context.Context) error {
 // in the store.
 func (m *Manager) apply(ctx context.Context, ev store.TypedEvent[*api.Trigger]) {
 	if ev.Type == store.Synced {
+		// Every stored trigger has its consumer now: those of triggers
+		// deleted while the node was down are left over.
+		m.deleteOrphans(ctx)
 		return
 	}
 	t := ev.Object
@@ -237,6 +240,42 @@ func (m *Manager) deleteConsumer(ctx context.Context, stream, namespace, name st
 	err := m.opts.JetStream.DeleteConsumer(ctx, stream, ConsumerName(namespace, name))
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		m.log.Warn("deleting a trigger's consumer", "stream", stream, "consumer", ConsumerName(namespace, name), "error", err)
+	}
+}
+
+// deleteOrphans deletes the durable consumers of triggers that no longer
+// exist (deleted, or moved to another stream, while no node ran), so that
+// the streams do not keep messages for nobody.
+func (m *Manager) deleteOrphans(ctx context.Context) {
+	m.mu.Lock()
+	live := map[string]bool{}
+	for _, r := range m.runners {
+		live[r.trigger.Spec.Source.Stream+"/"+ConsumerName(r.trigger.Namespace, r.trigger.Name)] = true
+	}
+	m.mu.Unlock()
+	streams := m.opts.JetStream.StreamNames(ctx)
+	for stream := range streams.Name() {
+		st, err := m.opts.JetStream.Stream(ctx, stream)
+		if err != nil {
+			continue
+		}
+		names := st.ConsumerNames(ctx)
+		for name := range names.Name() {
+			if !strings.HasPrefix(name, "wisp_") || name == asyncConsumer || live[stream+"/"+name] {
+				continue
+			}
+			if err := st.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				m.log.Warn("deleting a left-over trigger consumer", "stream", stream, "consumer", name, "error", err)
+				continue
+			}
+			m.log.Info("deleted the consumer of a trigger that no longer exists", "stream", stream, "consumer", name)
+		}
+		if err := names.Err(); err != nil {
+			m.log.Warn("listing consumers", "stream", stream, "error", err)
+		}
+	}
+	if err := streams.Err(); err != nil {
+		m.log.Warn("listing streams for left-over consumers", "error", err)
 	}
 }
 

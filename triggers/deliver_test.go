@@ -494,3 +494,38 @@ func TestLeftOverConsumersAreDeleted(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestDeadLetterThatCannotBePublishedIsKept: while no stream takes the
+// dead-letter subject, a failed event is not dropped; once one does, the
+// event lands there.
+func TestDeadLetterThatCannotBePublishedIsKept(t *testing.T) {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		drain(r)
+		http.Error(w, "never", http.StatusBadRequest)
+	}))
+	defer sink.Close()
+	e := newEnv(t, "http://127.0.0.1:1")
+	tr := sinkTrigger("nowhere", sink.URL)
+	tr.Spec.Delivery.DeadLetterSubject = "graveyard.orders"
+	tr.Spec.Delivery.BackoffDelay = "50ms"
+	tr.Spec.Delivery.BackoffMax = "100ms"
+	e.create(tr)
+	e.publish("orders.x", newEvent("lost?", "order.created", "/shop"))
+	time.Sleep(500 * time.Millisecond) // several failed dead-letter publishes
+	if _, err := e.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "GRAVEYARD", Subjects: []string{"graveyard.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatus("nowhere", func(st *api.TriggerStatus) bool { return st.DeadLettered == 1 })
+	cons, err := e.js.OrderedConsumer(t.Context(), "GRAVEYARD", jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatalf("no dead letter arrived: %v", err)
+	}
+	meta, _ := msg.Metadata()
+	if ev, _ := eventFromMessage(t.Context(), msg, meta); ev.ID() != "lost?" {
+		t.Fatalf("dead letter %s", ev.ID())
+	}
+}

@@ -148,7 +148,10 @@ func (r *runner) setup(ctx context.Context) error {
 		FilterSubject: src.Subject,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       r.policy.ackWait(),
-		MaxDeliver:    r.policy.attempts(),
+		// No server-side limit: the runner counts attempts itself and
+		// dead-letters the last one, and a dead letter that cannot be
+		// published is retried instead of dropped by the server.
+		MaxDeliver:    -1,
 		MaxAckPending: int(t.Spec.MaxInFlight),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}

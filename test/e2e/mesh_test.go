@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,6 +189,19 @@ func TestBuiltinFilters(t *testing.T) {
 	if aborted < 163 || aborted > 237 {
 		t.Fatalf("%d of %d aborted with 25%% fault injection", aborted, calls)
 	}
+	// The gateway's metrics count each answer by code, and the function
+	// had none in flight once all were answered.
+	metrics := n.metrics()
+	for code, want := range map[string]int{"418": aborted, "200": calls - aborted} {
+		re := regexp.MustCompile(`wisp_gateway_requests_total\{code="` + code + `",function="faulty",namespace="default",revision="faulty-00001"\} (\d+)`)
+		if m := re.FindStringSubmatch(metrics); m == nil || m[1] != strconv.Itoa(want) {
+			t.Errorf("wisp_gateway_requests_total for code %s: %v, want %d", code, m, want)
+		}
+	}
+	if !strings.Contains(metrics, `wisp_gateway_requests_in_flight{function="faulty",namespace="default"} 0`) ||
+		!strings.Contains(metrics, `wisp_gateway_request_duration_seconds_count{function="faulty",namespace="default",revision="faulty-00001"} `+strconv.Itoa(calls)) {
+		t.Errorf("in-flight gauge or latency histogram of faulty wrong")
+	}
 
 	n.applyFunction(b, "mirrored", "{name: MESSAGE, value: stable}", "")
 	n.applyFunction(b, "mirrored", "{name: MESSAGE, value: canary}", `  traffic:
@@ -335,4 +350,16 @@ func startHTTP(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// metrics returns the node's Prometheus exposition.
+func (n *node) metrics() string {
+	n.t.Helper()
+	resp, err := http.Get(n.Admin + "/metrics")
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

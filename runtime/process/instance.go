@@ -105,6 +105,7 @@ func (p *Provider) newInstance(rev *api.Revision, path string, notify func(runti
 		FlushInterval: 0,
 		ErrorLog:      p.errorLog,
 		ErrorHandler:  i.proxyError,
+		BufferPool:    p.buffers,
 	}
 	return i
 }

@@ -92,6 +92,9 @@ type Provider struct {
 	// transport carries proxied requests of all instances; probes use
 	// their own client without keep-alive.
 	transport *http.Transport
+	// buffers are the proxies' copy buffers: without them every response
+	// allocates (and the GC clears and scans) 32 KiB.
+	buffers *bufferPool
 	probes    *http.Client
 	errorLog  *log.Logger
 
@@ -145,6 +148,7 @@ func New(opts Options) *Provider {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		errorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		buffers:  newBufferPool(32 << 10),
 		commands: make(map[string]string),
 	}
 }
@@ -354,3 +358,16 @@ func freePort() (int, error) {
 	}
 	return port, nil
 }
+
+// bufferPool is an httputil.BufferPool of fixed-size buffers.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool(size int) *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, size); return &b }}}
+}
+
+// Get returns a buffer for one copy.
+func (b *bufferPool) Get() []byte { return *b.p.Get().(*[]byte) }
+
+// Put returns a buffer Get gave.
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }

@@ -116,8 +116,10 @@ type Stream interface {
 // returns nothing until end and then all of it. While any BodyStream holds
 // the response body back, the response headers are held too, so that it
 // may still change x.Header; and since it may change the body's length,
-// the chain drops Content-Length when a BodyStream is present. A chunk is
-// only valid during the call: a stream that keeps bytes must copy them.
+// the response carries a Content-Length only when the chain has the whole
+// body before sending the headers (it came out of the streams in one
+// piece, or was held to the end), and otherwise none. A chunk is only
+// valid during the call: a stream that keeps bytes must copy them.
 type BodyStream interface {
 	Stream
 	// RequestBody may answer with a local Response instead; the function

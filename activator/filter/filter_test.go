@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -308,5 +309,54 @@ func TestTrailerStreamsSeeAndChangeTrailers(t *testing.T) {
 	}
 	if resp.Trailer.Get("X-Checksum") != "ABC" || resp.Trailer.Get("X-Added") != "by-filter" || resp.Trailer.Get("X-Late") != "late" {
 		t.Fatalf("response trailers %v", resp.Trailer)
+	}
+}
+
+// passthrough is a BodyStream that passes bodies on unchanged.
+type passthrough struct{ recorder }
+
+func (p *passthrough) RequestBody(_ *Exchange, c []byte, _ bool) ([]byte, *Response) { return c, nil }
+func (p *passthrough) ResponseBody(_ *Exchange, c []byte, _ bool) []byte             { return c }
+
+type passthroughFilter struct{ trace *[]string }
+
+func (f passthroughFilter) Name() string { return "passthrough" }
+func (f passthroughFilter) Start(*Exchange) Stream {
+	return &passthrough{recorder{name: "passthrough", trace: f.trace}}
+}
+
+func TestContentLengthWhenTheWholeBodyIsKnown(t *testing.T) {
+	var trace []string
+	for _, c := range []struct {
+		name   string
+		filter Filter
+		writes []string
+		want   int64 // -1: no length, the body is chunked
+	}{
+		// Larger than net/http's 4 KiB response buffer, which would
+		// otherwise compute a length for the whole body itself.
+		{"one write through a passthrough", passthroughFilter{&trace}, []string{strings.Repeat("a", 10000)}, 10000},
+		{"two writes through a passthrough", passthroughFilter{&trace}, []string{strings.Repeat("a", 5000), strings.Repeat("b", 5000)}, -1},
+		{"a body held whole and rewritten", &recorder{name: "upper", trace: &trace, body: true}, []string{strings.Repeat("x", 5000), strings.Repeat("y", 5000)}, 10000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			chain := NewChain([]Entry{{Filter: c.filter}})
+			resp, body := serve(t, chain, func(w http.ResponseWriter, r *http.Request) {
+				total := 0
+				for _, s := range c.writes {
+					total += len(s)
+				}
+				w.Header().Set("Content-Length", strconv.Itoa(total))
+				for _, s := range c.writes {
+					_, _ = io.WriteString(w, s)
+				}
+			}, "")
+			if want := strings.Join(c.writes, ""); body != want && strings.ToUpper(want) != body {
+				t.Fatalf("body %q", body)
+			}
+			if resp.ContentLength != c.want {
+				t.Errorf("Content-Length %d, want %d", resp.ContentLength, c.want)
+			}
+		})
 	}
 }

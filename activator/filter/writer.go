@@ -1,9 +1,11 @@
 package filter
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 )
@@ -89,6 +91,10 @@ type bodyWriter struct {
 	headerWriter
 	bodies      []BodyStream
 	headersSent bool
+	// pending is the first bytes of body the streams passed on, held
+	// until the next write or the end: a body that is all there at the
+	// end gets its Content-Length back.
+	pending []byte
 	// local is a local response given while the function read the
 	// request body; it may be set by the goroutine that reads the body.
 	local atomic.Pointer[Response]
@@ -103,7 +109,7 @@ func (bw *bodyWriter) WriteHeader(code int) {
 		return
 	}
 	if bw.responsePhase(code) {
-		bw.sendHeaders()
+		bw.sendHeaders(len(bw.replaced))
 		_, _ = bw.w.Write(bw.replaced)
 	}
 }
@@ -116,7 +122,13 @@ func (bw *bodyWriter) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	if out := bw.responseBody(b, false); len(out) > 0 {
-		bw.sendHeaders()
+		if !bw.headersSent && bw.pending == nil {
+			bw.pending = bytes.Clone(out)
+			return len(b), nil
+		}
+		if err := bw.sendPending(); err != nil {
+			return 0, err
+		}
 		if _, err := bw.w.Write(out); err != nil {
 			return 0, err
 		}
@@ -124,7 +136,21 @@ func (bw *bodyWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// sendPending sends the headers, without a length, and the body held.
+func (bw *bodyWriter) sendPending() error {
+	bw.sendHeaders(-1)
+	if bw.pending == nil {
+		return nil
+	}
+	_, err := bw.w.Write(bw.pending)
+	bw.pending = nil
+	return err
+}
+
 func (bw *bodyWriter) Flush() {
+	if bw.pending != nil {
+		_ = bw.sendPending()
+	}
 	if bw.headersSent {
 		_ = http.NewResponseController(bw.w).Flush()
 	}
@@ -141,13 +167,35 @@ func (bw *bodyWriter) responseBody(chunk []byte, end bool) []byte {
 	return chunk
 }
 
-func (bw *bodyWriter) sendHeaders() {
+// sendHeaders sends the held headers with Content-Length set to length,
+// or without one when length is negative (the body streams may have
+// changed the length the function declared).
+func (bw *bodyWriter) sendHeaders(length int) {
 	if bw.headersSent {
 		return
 	}
 	bw.headersSent = true
-	bw.w.Header().Del("Content-Length")
+	h := bw.w.Header()
+	h.Del("Content-Length")
+	if length >= 0 && bw.x.Request.Method != http.MethodHead &&
+		bw.x.Status != http.StatusNoContent && bw.x.Status != http.StatusNotModified && !hasTrailers(h) {
+		h.Set("Content-Length", strconv.Itoa(length))
+	}
 	bw.w.WriteHeader(bw.x.Status)
+}
+
+// hasTrailers reports whether a response declares trailers, which need
+// a body without a length.
+func hasTrailers(h http.Header) bool {
+	if len(h["Trailer"]) > 0 {
+		return true
+	}
+	for k := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func (bw *bodyWriter) finish() {
@@ -166,7 +214,11 @@ func (bw *bodyWriter) finish() {
 		return
 	}
 	out := bw.responseBody(nil, true)
-	bw.sendHeaders()
+	if !bw.headersSent {
+		out = append(bw.pending, out...)
+		bw.pending = nil
+		bw.sendHeaders(len(out))
+	}
 	if len(out) > 0 {
 		_, _ = bw.w.Write(out)
 	}

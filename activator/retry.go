@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,10 @@ const (
 	// few requests there are (Envoy's min_retry_concurrency).
 	retryBudgetMin = 3
 )
+
+// attemptHeader numbers the tries of a request with a retry policy,
+// from 1.
+const attemptHeader = "X-Wisp-Attempt"
 
 // The failures a RetryPolicy may retry, as a bit set.
 const (
@@ -150,6 +155,9 @@ func forward(w http.ResponseWriter, r *http.Request, pool *Pool, p *RetryPolicy,
 		if body != nil {
 			req.Body = io.NopCloser(bytes.NewReader(body))
 		}
+		// Tell the function which try this is, as Envoy's
+		// x-envoy-attempt-count does.
+		req.Header.Set(attemptHeader, strconv.Itoa(try+1))
 		last, next := try == p.Attempts, false
 		tw := &tryWriter{w: w, h: http.Header{}}
 		if !last {

@@ -94,9 +94,9 @@ type Provider struct {
 	transport *http.Transport
 	// buffers are the proxies' copy buffers: without them every response
 	// allocates (and the GC clears and scans) 32 KiB.
-	buffers *bufferPool
-	probes    *http.Client
-	errorLog  *log.Logger
+	buffers  *bufferPool
+	probes   *http.Client
+	errorLog *log.Logger
 
 	seq atomic.Uint64 // instance IDs
 

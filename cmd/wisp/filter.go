@@ -374,26 +374,7 @@ func newFilterListCmd(g *globals) *cobra.Command {
 }
 
 func newFilterDescribeCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show a filter: its module, place in the chain, functions and status",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			f, raw, err := c.GetFilter(ctx, g.namespace, args[0])
-			if err != nil {
-				return err
-			}
-			return g.print(raw, func(t *table) { describeFilter(t, f) })
-		},
-	}
-	g.addOutputFlag(c)
-	return c
+	return newDescribeCmd(g, "Show a filter: its module, place in the chain, functions and status", (*adminclient.Client).GetFilter, describeFilter)
 }
 
 func describeFilter(t *table, f *api.Filter) {

@@ -70,51 +70,34 @@ func newRevisionListCmd(g *globals) *cobra.Command {
 }
 
 func newRevisionDescribeCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show a revision",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			r, raw, err := c.GetRevision(ctx, g.namespace, args[0])
-			if err != nil {
-				return err
-			}
-			return g.print(raw, func(t *table) {
-				t.line("Name", r.Name)
-				t.line("Namespace", r.Namespace)
-				t.line("Function", r.Labels[api.LabelFunction])
-				t.line("Age", age(r.CreationTimestamp.Time))
-				t.line("Source", sourceString(&r.Spec))
-				for _, e := range r.Spec.Env {
-					t.line("Env", e.Name+"="+e.Value)
-				}
-				if r.Spec.ContainerConcurrency != nil {
-					t.line("Concurrency", *r.Spec.ContainerConcurrency)
-				}
-				if r.Spec.TimeoutSeconds != nil {
-					t.line("Timeout", fmt.Sprintf("%ds", *r.Spec.TimeoutSeconds))
-				}
-				t.line("Instances", fmt.Sprintf("%d ready / %d desired", r.Status.ActualReplicas, r.Status.DesiredReplicas))
-				if r.Status.ScaleReason != "" {
-					t.line("Last scaling", r.Status.ScaleReason)
-				}
-				if r.Status.PanicMode {
-					t.line("Panic mode", "yes: reacting to a burst")
-				}
-				for _, c := range r.Status.Conditions {
-					t.line("Condition "+string(c.Type), fmt.Sprintf("%s %s %s", c.Status, c.Reason, c.Message))
-				}
-			})
-		},
+	return newDescribeCmd(g, "Show a revision", (*adminclient.Client).GetRevision, describeRevision)
+}
+
+func describeRevision(t *table, r *api.Revision) {
+	t.line("Name", r.Name)
+	t.line("Namespace", r.Namespace)
+	t.line("Function", r.Labels[api.LabelFunction])
+	t.line("Age", age(r.CreationTimestamp.Time))
+	t.line("Source", sourceString(&r.Spec))
+	for _, e := range r.Spec.Env {
+		t.line("Env", e.Name+"="+e.Value)
 	}
-	g.addOutputFlag(c)
-	return c
+	if r.Spec.ContainerConcurrency != nil {
+		t.line("Concurrency", *r.Spec.ContainerConcurrency)
+	}
+	if r.Spec.TimeoutSeconds != nil {
+		t.line("Timeout", fmt.Sprintf("%ds", *r.Spec.TimeoutSeconds))
+	}
+	t.line("Instances", fmt.Sprintf("%d ready / %d desired", r.Status.ActualReplicas, r.Status.DesiredReplicas))
+	if r.Status.ScaleReason != "" {
+		t.line("Last scaling", r.Status.ScaleReason)
+	}
+	if r.Status.PanicMode {
+		t.line("Panic mode", "yes: reacting to a burst")
+	}
+	for _, c := range r.Status.Conditions {
+		t.line("Condition "+string(c.Type), fmt.Sprintf("%s %s %s", c.Status, c.Reason, c.Message))
+	}
 }
 
 func newRevisionDeleteCmd(g *globals) *cobra.Command {

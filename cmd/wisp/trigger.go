@@ -247,26 +247,7 @@ func newTriggerListCmd(g *globals) *cobra.Command {
 }
 
 func newTriggerDescribeCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{
-		Use:   "describe NAME",
-		Short: "Show a trigger: source, filters, sink, delivery and its consumer's state",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			tr, raw, err := c.GetTrigger(ctx, g.namespace, args[0])
-			if err != nil {
-				return err
-			}
-			return g.print(raw, func(t *table) { describeTrigger(t, tr) })
-		},
-	}
-	g.addOutputFlag(c)
-	return c
+	return newDescribeCmd(g, "Show a trigger: source, filters, sink, delivery and its consumer's state", (*adminclient.Client).GetTrigger, describeTrigger)
 }
 
 func describeTrigger(t *table, tr *api.Trigger) {

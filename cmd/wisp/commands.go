@@ -9,6 +9,8 @@ import (
 	"github.com/wisp-faas/wisp/internal/adminclient"
 )
 
+// The commands every kind has, in one place.
+
 // newDeleteCmd is the delete command of every kind: it deletes each named
 // object of the namespace in turn and stops at the first error.
 func newDeleteCmd(g *globals, kind, short string, del func(*adminclient.Client, context.Context, string, string) error) *cobra.Command {
@@ -32,4 +34,29 @@ func newDeleteCmd(g *globals, kind, short string, del func(*adminclient.Client, 
 			return nil
 		},
 	}
+}
+
+// newDescribeCmd is the describe command of a kind: it gets one object
+// and prints it with describe, or as the API returned it with -o.
+func newDescribeCmd[T any](g *globals, short string, get func(*adminclient.Client, context.Context, string, string) (T, []byte, error), describe func(*table, T)) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "describe NAME",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			obj, raw, err := get(c, ctx, g.namespace, args[0])
+			if err != nil {
+				return err
+			}
+			return g.print(raw, func(t *table) { describe(t, obj) })
+		},
+	}
+	g.addOutputFlag(c)
+	return c
 }

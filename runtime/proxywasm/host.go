@@ -2,22 +2,18 @@ package proxywasm
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	goruntime "runtime"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/wisp-faas/wisp/internal/wasmrewrite"
+	"github.com/wisp-faas/wisp/internal/wasmcode"
 )
 
 // Defaults for the zero values of HostOptions.
@@ -85,35 +81,20 @@ type Host struct {
 	opts  HostOptions
 	log   *slog.Logger
 	cache wazero.CompilationCache
-	// rt runs the modules wasmrewrite instrumented: they stop when their
-	// interrupt global is set. rtClosing runs the others, stopped by
-	// wazero's (slower) CloseOnContextDone; it is made on first use.
-	rt            wazero.Runtime
-	rtClosingOnce sync.Once
-	rtClosing     wazero.Runtime
-	rtClosingErr  error
+	// code is every module compiled once, by digest, shared by the
+	// plugins that load the same bytes; modules wasmrewrite instrumented
+	// stop when their interrupt global is set, the others by wazero's
+	// (slower) CloseOnContextDone.
+	code *wasmcode.Cache
 
 	// ctx ends when the host closes; background work (http calls, ticks,
 	// VM recreation) watches it.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	codeMu sync.Mutex
-	code   map[string]*code // by sha256 of the module
-
 	shared  sharedData
 	queues  sharedQueues
 	metrics *metricSet
-}
-
-// code is a compiled module shared by every plugin loading the same bytes.
-type code struct {
-	digest   string
-	rt       wazero.Runtime
-	compiled wazero.CompiledModule
-	// interruptible is true when wasmrewrite instrumented the module.
-	interruptible bool
-	refs          int // guarded by Host.codeMu
 }
 
 // NewHost starts a Host.
@@ -145,16 +126,21 @@ func NewHost(ctx context.Context, opts HostOptions) (*Host, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
-	rt, err := newRuntime(ctx, cache, false)
+	code, err := wasmcode.New(ctx, wasmcode.Options{
+		NewRuntime: func(ctx context.Context, closeOnDone bool) (wazero.Runtime, error) {
+			return newRuntime(ctx, cache, closeOnDone)
+		},
+		CompileWorkers: opts.CompileWorkers,
+		Log:            opts.Logger,
+	})
 	if err != nil {
 		return nil, err
 	}
 	h := &Host{
 		opts:    opts,
 		log:     opts.Logger,
-		rt:      rt,
+		code:    code,
 		cache:   cache,
-		code:    map[string]*code{},
 		metrics: newMetricSet(opts.Metrics),
 	}
 	h.ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -180,67 +166,9 @@ func newRuntime(ctx context.Context, cache wazero.CompilationCache, closeOnDone 
 	return rt, nil
 }
 
-// closingRuntime returns the runtime for modules wasmrewrite could not
-// instrument.
-func (h *Host) closingRuntime(ctx context.Context) (wazero.Runtime, error) {
-	h.rtClosingOnce.Do(func() { h.rtClosing, h.rtClosingErr = newRuntime(ctx, h.cache, true) })
-	return h.rtClosing, h.rtClosingErr
-}
-
 // Close stops every plugin's background work and releases the runtimes.
 // Plugins must not be used after it.
 func (h *Host) Close(ctx context.Context) error {
 	h.cancel()
-	err := h.rt.Close(ctx)
-	if h.rtClosing != nil {
-		err = errors.Join(err, h.rtClosing.Close(ctx))
-	}
-	return errors.Join(err, h.cache.Close(ctx))
-}
-
-// acquireCode returns the compiled module for bin, compiling it only when
-// no plugin holds it yet.
-func (h *Host) acquireCode(ctx context.Context, bin []byte) (*code, error) {
-	sum := sha256.Sum256(bin)
-	digest := hex.EncodeToString(sum[:])
-	h.codeMu.Lock()
-	if c, ok := h.code[digest]; ok {
-		c.refs++
-		h.codeMu.Unlock()
-		return c, nil
-	}
-	h.codeMu.Unlock()
-	c := &code{digest: digest, rt: h.rt, refs: 1}
-	if rw, err := wasmrewrite.Rewrite(bin); err != nil {
-		h.log.Warn("proxy-wasm module not instrumented; using wazero's slower interruption instead", "sha256", digest, "error", err)
-		if c.rt, err = h.closingRuntime(ctx); err != nil {
-			return nil, err
-		}
-	} else {
-		bin, c.interruptible = rw.Bin, true
-	}
-	var err error
-	c.compiled, err = c.rt.CompileModule(experimental.WithCompilationWorkers(ctx, h.opts.CompileWorkers), bin)
-	if err != nil {
-		return nil, fmt.Errorf("compiling module sha256:%s: %w", digest, err)
-	}
-	h.codeMu.Lock()
-	defer h.codeMu.Unlock()
-	if won, ok := h.code[digest]; ok { // a concurrent load of the same bytes won
-		won.refs++
-		_ = c.compiled.Close(ctx)
-		return won, nil
-	}
-	h.code[digest] = c
-	return c, nil
-}
-
-// releaseCode drops one plugin's hold on c.
-func (h *Host) releaseCode(ctx context.Context, c *code) {
-	h.codeMu.Lock()
-	defer h.codeMu.Unlock()
-	if c.refs--; c.refs == 0 {
-		delete(h.code, c.digest)
-		_ = c.compiled.Close(ctx)
-	}
+	return errors.Join(h.code.Close(ctx), h.cache.Close(ctx))
 }

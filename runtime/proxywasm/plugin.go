@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wisp-faas/wisp/activator/filter"
+	"github.com/wisp-faas/wisp/internal/wasmcode"
 )
 
 // PluginSpec is one plugin to load: a module and its configuration, as
@@ -53,7 +54,7 @@ type PluginSpec struct {
 type Plugin struct {
 	h    *Host
 	spec PluginSpec
-	code *code
+	code *wasmcode.Code
 	log  *slog.Logger
 
 	slots []atomic.Pointer[vm]
@@ -90,12 +91,12 @@ func (h *Host) Load(ctx context.Context, spec PluginSpec) (*Plugin, error) {
 	if spec.PoolSize <= 0 {
 		spec.PoolSize = goruntime.GOMAXPROCS(0)
 	}
-	c, err := h.acquireCode(ctx, spec.Wasm)
+	c, err := h.code.Acquire(ctx, spec.Wasm, "plugin", spec.Name)
 	if err != nil {
 		return nil, fmt.Errorf("proxywasm: plugin %s: %w", spec.Name, err)
 	}
 	if err := checkABI(c); err != nil {
-		h.releaseCode(ctx, c)
+		h.code.Release(ctx, c)
 		return nil, fmt.Errorf("proxywasm: plugin %s: %w", spec.Name, err)
 	}
 	p := &Plugin{
@@ -124,14 +125,14 @@ func (h *Host) Load(ctx context.Context, spec PluginSpec) (*Plugin, error) {
 		return nil, fmt.Errorf("proxywasm: plugin %s: starting its VMs: %w", spec.Name, err)
 	}
 	p.bg.Go(p.watchdog)
-	p.log.Info("proxy-wasm plugin loaded", "sha256", c.digest, "vms", spec.PoolSize)
+	p.log.Info("proxy-wasm plugin loaded", "sha256", c.Digest, "vms", spec.PoolSize)
 	return p, nil
 }
 
 // checkABI refuses modules that do not declare an ABI version this host
 // speaks.
-func checkABI(c *code) error {
-	exports := c.compiled.ExportedFunctions()
+func checkABI(c *wasmcode.Code) error {
+	exports := c.Compiled.ExportedFunctions()
 	for _, v := range abiVersions {
 		if _, ok := exports[v]; ok {
 			return nil
@@ -147,7 +148,7 @@ func checkABI(c *code) error {
 func (p *Plugin) Name() string { return p.spec.Name }
 
 // Digest returns the sha256 of the plugin's module, in hex.
-func (p *Plugin) Digest() string { return p.code.digest }
+func (p *Plugin) Digest() string { return p.code.Digest }
 
 // Health returns nil while the plugin's VMs are being recreated at an
 // acceptable rate, and an error saying why once they crash-loop.
@@ -186,7 +187,7 @@ func (p *Plugin) shutdown() {
 		}
 	}
 	p.bg.Wait()
-	p.h.releaseCode(context.Background(), p.code)
+	p.h.code.Release(context.Background(), p.code)
 }
 
 // pick returns a live VM for a new request, round robin, or nil.

@@ -105,7 +105,7 @@ func startVM(p *Plugin, slot int) (*vm, error) {
 	for k, val := range p.spec.Env {
 		cfg = cfg.WithEnv(k, val)
 	}
-	mod, err := p.code.rt.InstantiateModule(v.ctx, p.code.compiled, cfg)
+	mod, err := p.code.Runtime.InstantiateModule(v.ctx, p.code.Compiled, cfg)
 	if err != nil {
 		v.cancel()
 		return nil, fmt.Errorf("instantiating: %w", err)
@@ -121,7 +121,7 @@ func startVM(p *Plugin, slot int) (*vm, error) {
 	if v.mem == nil {
 		return fail(errors.New("the module exports no memory"))
 	}
-	if p.code.interruptible {
+	if p.code.Interruptible {
 		v.interrupt, _ = mod.ExportedGlobal(wasmrewrite.InterruptExport).(api.MutableGlobal)
 	}
 	f := mod.ExportedFunction

@@ -19,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/internal/wasmcode"
 	"github.com/wisp-faas/wisp/runtime"
 )
 
@@ -82,23 +83,19 @@ type Provider struct {
 	opts  Options
 	log   *slog.Logger
 	cache wazero.CompilationCache
-	// rt runs the modules that rewrite instrumented; they stop when told
-	// to through their interrupt global.
-	rt wazero.Runtime
-	// rtClosing runs the modules rewrite could not instrument, with
-	// wazero's own (slower) interruption on context cancellation. It is
-	// created on first use.
-	rtClosingOnce sync.Once
-	rtClosing     wazero.Runtime
-	rtClosingErr  error
+	// code is every module rewritten and compiled once, shared by the
+	// Revisions that run the same bytes: a new Revision usually changes
+	// only env or scaling, not the module, and a compiled Go module costs
+	// megabytes of memory and ~100 ms to rewrite and load. wazero
+	// instantiates one CompiledModule any number of times with different
+	// configurations; the per-instance memory limit lives in the
+	// allocator, not in the code.
+	code *wasmcode.Cache
 
 	seq atomic.Uint64 // instance IDs
 
 	mu      sync.Mutex
 	modules map[string]*module // by revKey
-
-	codeMu sync.Mutex
-	code   map[string]*sharedCode // by runtime and module digest
 }
 
 var _ runtime.Provider = (*Provider)(nil)
@@ -139,10 +136,9 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 		log:     opts.Logger,
 		cache:   cache,
 		modules: make(map[string]*module),
-		code:    make(map[string]*sharedCode),
 	}
 	var err error
-	if p.rt, err = p.newRuntime(ctx, false); err != nil {
+	if p.code, err = wasmcode.New(ctx, wasmcode.Options{NewRuntime: p.newRuntime, CompileWorkers: opts.CompileWorkers, Log: opts.Logger}); err != nil {
 		_ = cache.Close(ctx)
 		return nil, err
 	}
@@ -168,13 +164,6 @@ func (p *Provider) newRuntime(ctx context.Context, closeOnDone bool) (wazero.Run
 	return rt, nil
 }
 
-// closingRuntime returns the runtime for modules that rewrite could not
-// instrument.
-func (p *Provider) closingRuntime(ctx context.Context) (wazero.Runtime, error) {
-	p.rtClosingOnce.Do(func() { p.rtClosing, p.rtClosingErr = p.newRuntime(ctx, true) })
-	return p.rtClosing, p.rtClosingErr
-}
-
 // Close releases every compiled module and the runtimes. Instances must
 // have been stopped first. The on-disk cache stays.
 func (p *Provider) Close(ctx context.Context) error {
@@ -184,12 +173,7 @@ func (p *Provider) Close(ctx context.Context) error {
 		delete(p.modules, k)
 	}
 	p.mu.Unlock()
-	errs := []error{p.rt.Close(ctx)}
-	if p.rtClosing != nil {
-		errs = append(errs, p.rtClosing.Close(ctx))
-	}
-	errs = append(errs, p.cache.Close(ctx))
-	return errors.Join(errs...)
+	return errors.Join(p.code.Close(ctx), p.cache.Close(ctx))
 }
 
 // snapshots reports whether m's instances start from a snapshot: it speaks
@@ -330,12 +314,13 @@ func (p *Provider) compile(ctx context.Context, rev *api.Revision) (*module, err
 		crash:  crashLog{max: p.opts.CrashLoopTraps, window: p.opts.CrashLoopWindow},
 	}
 	begin := time.Now()
-	code, err := p.acquireCode(ctx, rev, bin)
+	code, err := p.code.Acquire(ctx, bin, "revision", rev.Name, "module", src.Module)
 	if err != nil {
 		return nil, fmt.Errorf("revision %s: module %s is not a valid WebAssembly module: %v", rev.Name, src.Module, err)
 	}
 	m.p, m.code = p, code
-	m.rt, m.compiled, m.interruptible, m.globals = code.rt, code.compiled, code.interruptible, code.globals
+	m.rt, m.compiled, m.interruptible, m.globals = code.Runtime, code.Compiled, code.Interruptible, code.Globals
+	p.log.Debug("module rewritten", "revision", rev.Name, "dataSegments", code.SegmentsBefore, "merged", code.SegmentsAfter)
 	if err := m.check(src.ABI); err != nil {
 		m.close(ctx)
 		return nil, fmt.Errorf("revision %s: module %s: %w", rev.Name, src.Module, err)
@@ -379,7 +364,7 @@ type module struct {
 	abi      string
 	rt       wazero.Runtime
 	p        *Provider
-	code     *sharedCode           // shared with Revisions of the same module
+	code     *wasmcode.Code        // shared with Revisions of the same module
 	compiled wazero.CompiledModule // code.compiled
 	limits   limits
 	env      [][2]string
@@ -398,7 +383,7 @@ type module struct {
 
 func (m *module) close(ctx context.Context) {
 	if m.code != nil {
-		m.p.releaseCode(ctx, m.code)
+		m.p.code.Release(ctx, m.code)
 	}
 	if s := m.snap.Swap(nil); s != nil {
 		s.release()

@@ -9,19 +9,3 @@ const (
 	snapshotGlobalPrefix = wasmrewrite.SnapshotGlobalPrefix
 	fuel                 = wasmrewrite.Fuel
 )
-
-// rewritten is a module as rewrite changed it.
-type rewritten struct {
-	bin                           []byte
-	globals                       []string
-	segmentsBefore, segmentsAfter int
-}
-
-// rewrite is wasmrewrite.Rewrite.
-func rewrite(bin []byte) (*rewritten, error) {
-	r, err := wasmrewrite.Rewrite(bin)
-	if err != nil {
-		return nil, err
-	}
-	return &rewritten{bin: r.Bin, globals: r.Globals, segmentsBefore: r.SegmentsBefore, segmentsAfter: r.SegmentsAfter}, nil
-}

@@ -60,3 +60,36 @@ func newDescribeCmd[T any](g *globals, short string, get func(*adminclient.Clien
 	g.addOutputFlag(c)
 	return c
 }
+
+// newListCmd is the list command of a kind: the namespace's objects, or
+// every namespace's with -A, printed as a table by print or as the API
+// returned them with -o.
+func newListCmd[L any](g *globals, plural, short string, list func(*adminclient.Client, context.Context, string) (L, []byte, error), print func(*table, L)) *cobra.Command {
+	var all bool
+	c := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   short,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			ns := g.namespace
+			if all {
+				ns = ""
+			}
+			l, raw, err := list(c, ctx, ns)
+			if err != nil {
+				return err
+			}
+			return g.print(raw, func(t *table) { print(t, l) })
+		},
+	}
+	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list "+plural+" of every namespace")
+	g.addOutputFlag(c)
+	return c
+}

@@ -332,45 +332,21 @@ func newFilterDeleteCmd(g *globals) *cobra.Command {
 }
 
 func newFilterListCmd(g *globals) *cobra.Command {
-	var all bool
-	c := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List filters in chain order",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			ns := g.namespace
-			if all {
-				ns = ""
-			}
-			list, raw, err := c.ListFilters(ctx, ns)
-			if err != nil {
-				return err
-			}
-			items := make([]*api.Filter, len(list.Items))
-			for i := range list.Items {
-				items[i] = &list.Items[i]
-			}
-			slices.SortFunc(items, api.CompareFilters)
-			return g.print(raw, func(t *table) {
-				t.header("NAMESPACE", "NAME", "PHASE", "PRIORITY", "FUNCTIONS", "SOURCE", "AGE", "READY", "REASON")
-				for _, f := range items {
-					ready, reason := conditionColumns(f.Status.GetCondition(api.ConditionReady))
-					t.row(f.Namespace, f.Name, phaseString(f.Spec.Phase), strconv.Itoa(int(f.Spec.Priority)), selectorString(f.Spec.Selector),
-						f.Spec.Source, age(f.CreationTimestamp.Time), ready, reason)
-				}
-			})
-		},
+	return newListCmd(g, "filters", "List filters in chain order", (*adminclient.Client).ListFilters, printFilterList)
+}
+
+func printFilterList(t *table, list *api.FilterList) {
+	items := make([]*api.Filter, len(list.Items))
+	for i := range list.Items {
+		items[i] = &list.Items[i]
 	}
-	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list filters of every namespace")
-	g.addOutputFlag(c)
-	return c
+	slices.SortFunc(items, api.CompareFilters)
+	t.header("NAMESPACE", "NAME", "PHASE", "PRIORITY", "FUNCTIONS", "SOURCE", "AGE", "READY", "REASON")
+	for _, f := range items {
+		ready, reason := conditionColumns(f.Status.GetCondition(api.ConditionReady))
+		t.row(f.Namespace, f.Name, phaseString(f.Spec.Phase), strconv.Itoa(int(f.Spec.Priority)), selectorString(f.Spec.Selector),
+			f.Spec.Source, age(f.CreationTimestamp.Time), ready, reason)
+	}
 }
 
 func newFilterDescribeCmd(g *globals) *cobra.Command {

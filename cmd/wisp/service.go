@@ -436,39 +436,15 @@ func newServiceDeleteCmd(g *globals) *cobra.Command {
 }
 
 func newServiceListCmd(g *globals) *cobra.Command {
-	var all bool
-	c := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List functions",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			ns := g.namespace
-			if all {
-				ns = ""
-			}
-			list, raw, err := c.ListFunctions(ctx, ns)
-			if err != nil {
-				return err
-			}
-			return g.print(raw, func(t *table) {
-				t.header("NAMESPACE", "NAME", "URL", "LATEST", "AGE", "READY", "REASON")
-				for _, f := range list.Items {
-					ready, reason := conditionColumns(f.Status.GetCondition(api.ConditionReady))
-					t.row(f.Namespace, f.Name, f.Status.URL, f.Status.LatestReadyRevisionName, age(f.CreationTimestamp.Time), ready, reason)
-				}
-			})
-		},
+	return newListCmd(g, "functions", "List functions", (*adminclient.Client).ListFunctions, printServiceList)
+}
+
+func printServiceList(t *table, list *api.FunctionList) {
+	t.header("NAMESPACE", "NAME", "URL", "LATEST", "AGE", "READY", "REASON")
+	for _, f := range list.Items {
+		ready, reason := conditionColumns(f.Status.GetCondition(api.ConditionReady))
+		t.row(f.Namespace, f.Name, f.Status.URL, f.Status.LatestReadyRevisionName, age(f.CreationTimestamp.Time), ready, reason)
 	}
-	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list functions of every namespace")
-	g.addOutputFlag(c)
-	return c
 }
 
 func newServiceDescribeCmd(g *globals) *cobra.Command {

@@ -210,40 +210,16 @@ func newTriggerDeleteCmd(g *globals) *cobra.Command {
 }
 
 func newTriggerListCmd(g *globals) *cobra.Command {
-	var all bool
-	c := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List triggers",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			ns := g.namespace
-			if all {
-				ns = ""
-			}
-			list, raw, err := c.ListTriggers(ctx, ns)
-			if err != nil {
-				return err
-			}
-			return g.print(raw, func(t *table) {
-				t.header("NAMESPACE", "NAME", "SUBJECT", "SINK", "PENDING", "DELIVERED", "DEAD-LETTERED", "AGE", "READY", "REASON")
-				for _, tr := range list.Items {
-					ready, reason := conditionColumns(tr.Status.GetCondition(api.ConditionReady))
-					t.row(tr.Namespace, tr.Name, tr.Spec.Source.Subject, sinkString(&tr), fmt.Sprint(tr.Status.Pending),
-						fmt.Sprint(tr.Status.Delivered), fmt.Sprint(tr.Status.DeadLettered), age(tr.CreationTimestamp.Time), ready, reason)
-				}
-			})
-		},
+	return newListCmd(g, "triggers", "List triggers", (*adminclient.Client).ListTriggers, printTriggerList)
+}
+
+func printTriggerList(t *table, list *api.TriggerList) {
+	t.header("NAMESPACE", "NAME", "SUBJECT", "SINK", "PENDING", "DELIVERED", "DEAD-LETTERED", "AGE", "READY", "REASON")
+	for _, tr := range list.Items {
+		ready, reason := conditionColumns(tr.Status.GetCondition(api.ConditionReady))
+		t.row(tr.Namespace, tr.Name, tr.Spec.Source.Subject, sinkString(&tr), fmt.Sprint(tr.Status.Pending),
+			fmt.Sprint(tr.Status.Delivered), fmt.Sprint(tr.Status.DeadLettered), age(tr.CreationTimestamp.Time), ready, reason)
 	}
-	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list triggers of every namespace")
-	g.addOutputFlag(c)
-	return c
 }
 
 func newTriggerDescribeCmd(g *globals) *cobra.Command {

@@ -31,7 +31,7 @@ type benchNode struct {
 
 func startBenchNode(b *testing.B) *benchNode {
 	b.Helper()
-	srv, err := store.StartServer(store.ServerOptions{DataDir: b.TempDir(), ListenAddr: "127.0.0.1:0"})
+	srv, err := store.StartServer(store.ServerOptions{DataDir: b.TempDir(), ListenAddr: "127.0.0.1:0", SyncAlways: os.Getenv("BENCH_NATS_SYNC_INTERVAL") == ""})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func startBenchNode(b *testing.B) *benchNode {
 		b.Fatal(err)
 	}
 	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(100000))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -46,6 +46,7 @@ the CLI finds them; the admin token is <data-dir>/token.`,
 	f.StringVar(&cfg.Domain, "domain", "127.0.0.1.sslip.io", "domain of function hosts: <name>.<namespace>.<domain>")
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "use this NATS server (with JetStream) instead of the embedded one")
 	f.StringVar(&cfg.NATSListen, "nats-listen", "", "expose the embedded NATS server on this address (default: in-process only)")
+	f.StringVar(&cfg.NATSSync, "nats-sync", "always", "embedded NATS durability: always (fsync each write before acknowledging it) or a duration between fsyncs (faster; a killed node may lose the last few ms of writes)")
 	f.BoolVar(&cfg.AccessLog, "access-log", false, "log one structured line per gateway request, with its W3C trace id")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate: the gateway serves HTTPS and HTTP/2 (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")

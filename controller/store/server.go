@@ -49,6 +49,11 @@ type ServerOptions struct {
 	// the operating system at once either way; this bounds what a power
 	// loss can take. Zero means the nats-server default (2 minutes).
 	SyncInterval time.Duration
+	// SyncAlways writes and fsyncs every message before JetStream
+	// acknowledges it. Without it, an acknowledged message may sit in the
+	// server's write buffer for a few milliseconds, and a process killed
+	// then loses it.
+	SyncAlways bool
 }
 
 // Server is an embedded NATS server with JetStream enabled.
@@ -86,6 +91,7 @@ func StartServer(opts ServerOptions) (*Server, error) {
 		JetStream:    true,
 		StoreDir:     dir,
 		SyncInterval: opts.SyncInterval,
+		SyncAlways:   opts.SyncAlways,
 		NoSigs:       true,
 		// Port 0 would mean the default 4222; -1 is "any free port".
 		Port:       server.RANDOM_PORT,

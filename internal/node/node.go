@@ -49,6 +49,13 @@ type Config struct {
 	NATSURL string
 	// NATSListen, when set, exposes the embedded NATS server on a TCP address.
 	NATSListen string
+	// NATSSync is how the embedded NATS server makes writes durable:
+	// "always" (write and fsync each message before acknowledging it,
+	// so that nothing acknowledged is lost when the node is killed), or
+	// a duration between fsyncs, faster but able to lose the last few
+	// milliseconds of acknowledged writes to a kill and up to that
+	// duration to a power loss.
+	NATSSync string
 	Version    string
 	Log        *slog.Logger
 	// Profiling serves pprof on the admin API.
@@ -388,13 +395,18 @@ func connectNATS(cfg Config, log *slog.Logger) (*nats.Conn, func(), error) {
 		}
 		return nc, func() { _ = nc.Drain() }, nil
 	}
-	srv, err := store.StartServer(store.ServerOptions{
-		DataDir:    filepath.Join(cfg.DataDir, "nats"),
-		ListenAddr: cfg.NATSListen,
-		// Bound what a power loss can take to a second of writes.
-		SyncInterval: time.Second,
-		Logger:       log,
-	})
+	opts := store.ServerOptions{DataDir: filepath.Join(cfg.DataDir, "nats"), ListenAddr: cfg.NATSListen, Logger: log}
+	switch cfg.NATSSync {
+	case "", "always":
+		opts.SyncAlways = true
+	default:
+		d, err := time.ParseDuration(cfg.NATSSync)
+		if err != nil || d <= 0 {
+			return nil, nil, fmt.Errorf("--nats-sync %q: use always, or a duration between fsyncs such as 1s", cfg.NATSSync)
+		}
+		opts.SyncInterval = d
+	}
+	srv, err := store.StartServer(opts)
 	if err != nil {
 		return nil, nil, err
 	}

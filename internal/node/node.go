@@ -56,8 +56,8 @@ type Config struct {
 	// milliseconds of acknowledged writes to a kill and up to that
 	// duration to a power loss.
 	NATSSync string
-	Version    string
-	Log        *slog.Logger
+	Version  string
+	Log      *slog.Logger
 	// Profiling serves pprof on the admin API.
 	Profiling bool
 	// AutoscalerConfig is a config/autoscaler.yaml file; empty means

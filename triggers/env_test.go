@@ -120,17 +120,26 @@ func (e *env) publish(subject string, ev event.Event) {
 	}
 }
 
-// drained waits until the trigger's consumer has nothing pending.
+// drained waits until the trigger's consumer has been handed every
+// message of stream ORDERS and has nothing pending.
 func (e *env) drained(name string) {
 	e.t.Helper()
 	cons, err := e.js.Consumer(e.t.Context(), "ORDERS", ConsumerName(api.DefaultNamespace, name))
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	stream, err := e.js.Stream(e.t.Context(), "ORDERS")
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		// The consumer learns of new messages asynchronously: its pending
+		// count can read 0 just after a publish. Wait until it has also
+		// been handed the stream's last message.
+		sinfo, serr := stream.Info(e.t.Context())
 		info, err := cons.Info(e.t.Context())
-		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+		if err == nil && serr == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream >= sinfo.State.LastSeq {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -117,15 +117,12 @@ func (s *FilterSelector) validate() *apis.FieldError {
 }
 
 func validateFilterEnv(env []FilterEnvVar) *apis.FieldError {
-	var errs *apis.FieldError
-	seen := make(map[string]int, len(env))
+	names := make([]string, len(env))
 	for i, e := range env {
-		switch {
-		case e.Name == "":
-			errs = errs.Also(apis.ErrMissingField("name").ViaIndex(i))
-		case !envNameRE.MatchString(e.Name):
-			errs = errs.Also(apis.ErrInvalidValue(e.Name, "name", "must be letters, digits and '_', not starting with a digit").ViaIndex(i))
-		}
+		names[i] = e.Name
+	}
+	errs := validateEnvNames(names, nil)
+	for i, e := range env {
 		switch e.ValueFrom {
 		case "", EnvInline:
 		case EnvHost:
@@ -138,14 +135,6 @@ func validateFilterEnv(env []FilterEnvVar) *apis.FieldError {
 			}
 		default:
 			errs = errs.Also(apis.ErrInvalidValue(e.ValueFrom, "valueFrom", fmt.Sprintf("want %s (the default) or %s", EnvInline, EnvHost)).ViaIndex(i))
-		}
-		if j, dup := seen[e.Name]; dup && e.Name != "" {
-			errs = errs.Also(&apis.FieldError{
-				Message: fmt.Sprintf("duplicate environment variable %q", e.Name),
-				Paths:   []string{fmt.Sprintf("[%d].name", j), fmt.Sprintf("[%d].name", i)},
-			})
-		} else {
-			seen[e.Name] = i
 		}
 	}
 	return errs

@@ -379,27 +379,38 @@ func (c *ContainerSource) validate() *apis.FieldError {
 }
 
 func validateEnv(env []EnvVar) *apis.FieldError {
-	var errs *apis.FieldError
-	seen := make(map[string]int, len(env))
+	names := make([]string, len(env))
 	for i, e := range env {
+		names[i] = e.Name
+	}
+	return validateEnvNames(names, reservedEnv)
+}
+
+// validateEnvNames checks the names of a list of environment variables:
+// present, well formed, not reserved, and each given once. Errors are
+// indexed by position in the list.
+func validateEnvNames(names, reserved []string) *apis.FieldError {
+	var errs *apis.FieldError
+	seen := make(map[string]int, len(names))
+	for i, name := range names {
 		switch {
-		case e.Name == "":
+		case name == "":
 			errs = errs.Also(apis.ErrMissingField("name").ViaIndex(i))
 			continue
-		case !envNameRE.MatchString(e.Name):
-			errs = errs.Also(apis.ErrInvalidValue(e.Name, "name",
+		case !envNameRE.MatchString(name):
+			errs = errs.Also(apis.ErrInvalidValue(name, "name",
 				"must be letters, digits and '_', not starting with a digit").ViaIndex(i))
-		case slices.Contains(reservedEnv, e.Name):
-			errs = errs.Also(apis.ErrInvalidValue(e.Name, "name",
-				fmt.Sprintf("reserved: wisp sets %s itself", strings.Join(reservedEnv, ", "))).ViaIndex(i))
+		case slices.Contains(reserved, name):
+			errs = errs.Also(apis.ErrInvalidValue(name, "name",
+				fmt.Sprintf("reserved: wisp sets %s itself", strings.Join(reserved, ", "))).ViaIndex(i))
 		}
-		if j, dup := seen[e.Name]; dup {
+		if j, dup := seen[name]; dup {
 			errs = errs.Also(&apis.FieldError{
-				Message: fmt.Sprintf("duplicate environment variable %q", e.Name),
+				Message: fmt.Sprintf("duplicate environment variable %q", name),
 				Paths:   []string{fmt.Sprintf("[%d].name", j), fmt.Sprintf("[%d].name", i)},
 			})
 		} else {
-			seen[e.Name] = i
+			seen[name] = i
 		}
 	}
 	return errs

@@ -14,6 +14,23 @@ import (
 // with another data dir.
 func TestExternalNATSKeepsTheState(t *testing.T) {
 	b := buildAll(t)
+	url := startExternalNATS(t)
+
+	n := startNode(t, b, t.TempDir(), "--nats-url", url)
+	n.mustWisp("service", "create", "echo", "--exec", b.echo, "-e", "MESSAGE=external")
+	n.stop()
+
+	n = startNode(t, b, t.TempDir(), "--nats-url", url)
+	if r := n.callEcho("echo.default."+n.Domain, "/"); r.Message != "external" || r.Revision != "echo-00001" {
+		t.Fatalf("a node on another data dir does not serve the stored function: %+v", r)
+	}
+}
+
+// startExternalNATS starts a NATS server with JetStream in its own
+// process (testdata/natsserver, nats-server/v2) until the test ends and
+// returns its URL.
+func startExternalNATS(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "natsserver")
 	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/natsserver").CombinedOutput(); err != nil {
 		t.Fatalf("building natsserver: %v\n%s", err, out)
@@ -34,14 +51,5 @@ func TestExternalNATSKeepsTheState(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading the NATS URL: %v", err)
 	}
-	url := strings.TrimSpace(line)
-
-	n := startNode(t, b, t.TempDir(), "--nats-url", url)
-	n.mustWisp("service", "create", "echo", "--exec", b.echo, "-e", "MESSAGE=external")
-	n.stop()
-
-	n = startNode(t, b, t.TempDir(), "--nats-url", url)
-	if r := n.callEcho("echo.default."+n.Domain, "/"); r.Message != "external" || r.Revision != "echo-00001" {
-		t.Fatalf("a node on another data dir does not serve the stored function: %+v", r)
-	}
+	return strings.TrimSpace(line)
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -246,27 +244,7 @@ func TestTriggersWithExternalNATS(t *testing.T) {
 	b := buildAll(t)
 	sinkBin := buildEventsink(t)
 	col := newCollector(t)
-	bin := filepath.Join(t.TempDir(), "natsserver")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/natsserver").CombinedOutput(); err != nil {
-		t.Fatalf("building natsserver: %v\n%s", err, out)
-	}
-	nats := exec.Command(bin, t.TempDir())
-	stdout, err := nats.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nats.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = nats.Process.Signal(syscall.SIGTERM)
-		_ = nats.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the NATS URL: %v", err)
-	}
-	n := startNode(t, b, t.TempDir(), "--nats-url", strings.TrimSpace(line), "--autoscaler-config", zeroInitialScale(t))
+	n := startNode(t, b, t.TempDir(), "--nats-url", startExternalNATS(t), "--autoscaler-config", zeroInitialScale(t))
 	n.mustWisp("service", "create", "sink", "--exec", sinkBin, "-e", "COLLECT_URL="+col.URL, "--no-wait")
 	n.mustWisp("trigger", "create", "orders", "--subject", "orders.>", "--sink", "fn:sink")
 	for i := range 20 {

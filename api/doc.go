@@ -18,4 +18,9 @@
 //
 // This package owns the shape and the rules of the resources. It must not
 // import any other wisp package, talk to the store, or start anything.
+// The kubebuilder markers below and on the types generate the
+// CustomResourceDefinitions in config/crd (make generate).
+//
+// +groupName=wisp.dev
+// +versionName=v1alpha1
 package api

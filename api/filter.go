@@ -75,10 +75,20 @@ const (
 // Functions it selects, in the order its phase and priority give. Its
 // fields follow Istio's WasmPlugin, so that the same OCI artifact and
 // plugin configuration serve both.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:path=filters,singular=filter,scope=Namespaced,categories=wisp
+// +kubebuilder:printcolumn:name="Source",type=string,JSONPath=".spec.source"
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=".spec.phase"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=".status.conditions[?(@.type=='Ready')].status"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=".status.conditions[?(@.type=='Ready')].reason"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type Filter struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// +optional
 	Spec   FilterSpec   `json:"spec"`
 	Status FilterStatus `json:"status,omitempty"`
 }
@@ -97,6 +107,9 @@ type FilterSpec struct {
 	PluginName string `json:"pluginName,omitempty"`
 	// PluginConfig is given to the module's proxy_on_configure; see
 	// PluginConfigBytes. Any JSON value; YAML is converted to JSON.
+	//
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:pruning:PreserveUnknownFields
 	PluginConfig json.RawMessage `json:"pluginConfig,omitempty"`
 	// VMConfig configures the VM the module runs in.
 	VMConfig *FilterVMConfig `json:"vmConfig,omitempty"`
@@ -160,6 +173,8 @@ type FilterStatus struct {
 }
 
 // FilterList is a list of Filters.
+//
+// +kubebuilder:object:root=true
 type FilterList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`

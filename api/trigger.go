@@ -19,10 +19,21 @@ const (
 
 // Trigger delivers the events of a NATS JetStream stream that match its
 // filters to a sink, at least once, with retries and a dead-letter subject.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:path=triggers,singular=trigger,scope=Namespaced,categories=wisp
+// +kubebuilder:printcolumn:name="Subject",type=string,JSONPath=".spec.source.subject"
+// +kubebuilder:printcolumn:name="Sink",type=string,JSONPath=".status.sinkURI"
+// +kubebuilder:printcolumn:name="Delivered",type=integer,JSONPath=".status.delivered"
+// +kubebuilder:printcolumn:name="DeadLettered",type=integer,JSONPath=".status.deadLettered"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=".status.conditions[?(@.type=='Ready')].status"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=".status.conditions[?(@.type=='Ready')].reason"
 type Trigger struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// +optional
 	Spec   TriggerSpec   `json:"spec"`
 	Status TriggerStatus `json:"status,omitempty"`
 }
@@ -133,6 +144,8 @@ type TriggerStatus struct {
 }
 
 // TriggerList is a list of Triggers.
+//
+// +kubebuilder:object:root=true
 type TriggerList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`

@@ -44,10 +44,21 @@ const (
 
 // Function is a deployable function: a template from which immutable
 // Revisions are cut, and a traffic assignment across those Revisions.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:path=functions,singular=function,scope=Namespaced,categories=wisp
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=".status.url"
+// +kubebuilder:printcolumn:name="LatestCreated",type=string,JSONPath=".status.latestCreatedRevisionName"
+// +kubebuilder:printcolumn:name="LatestReady",type=string,JSONPath=".status.latestReadyRevisionName"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=".status.conditions[?(@.type=='Ready')].status"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=".status.conditions[?(@.type=='Ready')].reason"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type Function struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// +optional
 	Spec   FunctionSpec   `json:"spec,omitempty"`
 	Status FunctionStatus `json:"status,omitempty"`
 }
@@ -221,10 +232,22 @@ type FunctionStatus struct {
 }
 
 // Revision is an immutable snapshot of a Function's template.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:path=revisions,singular=revision,scope=Namespaced,categories=wisp
+// +kubebuilder:printcolumn:name="Function",type=string,JSONPath=".metadata.labels['wisp\\.dev/function']"
+// +kubebuilder:printcolumn:name="Number",type=string,JSONPath=".metadata.labels['wisp\\.dev/revision-number']"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=".status.conditions[?(@.type=='Ready')].status"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=".status.conditions[?(@.type=='Ready')].reason"
+// +kubebuilder:printcolumn:name="Actual",type=integer,JSONPath=".status.actualReplicas"
+// +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=".status.desiredReplicas"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=".metadata.creationTimestamp"
 type Revision struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// +optional
 	Spec   RevisionSpec   `json:"spec"`
 	Status RevisionStatus `json:"status,omitempty"`
 }
@@ -247,6 +270,8 @@ type RevisionStatus struct {
 }
 
 // FunctionList is a list of Functions.
+//
+// +kubebuilder:object:root=true
 type FunctionList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
@@ -254,6 +279,8 @@ type FunctionList struct {
 }
 
 // RevisionList is a list of Revisions.
+//
+// +kubebuilder:object:root=true
 type RevisionList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`

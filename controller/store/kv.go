@@ -214,6 +214,12 @@ func (s *KV) Update(ctx context.Context, kind Kind, namespace, name string, valu
 	return rev, nil
 }
 
+// UpdateStatus is Update: a KV bucket keeps an object whole, status
+// included.
+func (s *KV) UpdateStatus(ctx context.Context, kind Kind, namespace, name string, value []byte, expected uint64) (uint64, error) {
+	return s.Update(ctx, kind, namespace, name, value, expected)
+}
+
 // Delete removes the object and its kept revisions, leaving a delete
 // marker that watches report as a Delete event. expected 0 deletes whatever is stored; otherwise
 // ErrConflict if the revision moved. ErrNotFound if absent.
@@ -316,10 +322,10 @@ func (s *KV) Watch(ctx context.Context, kind Kind, namespace string) (<-chan Eve
 
 // open validates the names and returns the bucket and key.
 func (s *KV) open(ctx context.Context, kind Kind, namespace, name string) (jetstream.KeyValue, string, error) {
-	if err := checkLabel("namespace", namespace); err != nil {
+	if err := CheckLabel("namespace", namespace); err != nil {
 		return nil, "", err
 	}
-	if err := checkLabel("name", name); err != nil {
+	if err := CheckLabel("name", name); err != nil {
 		return nil, "", err
 	}
 	b, err := s.bucket(ctx, kind)
@@ -365,7 +371,7 @@ func keyFilter(namespace string) (string, error) {
 	if namespace == "" {
 		return "*.*", nil
 	}
-	if err := checkLabel("namespace", namespace); err != nil {
+	if err := CheckLabel("namespace", namespace); err != nil {
 		return "", err
 	}
 	return namespace + ".*", nil
@@ -377,9 +383,10 @@ func splitKey(key string) (namespace, name string, ok bool) {
 	return namespace, name, ok && isLabel(namespace) && isLabel(name)
 }
 
-// checkLabel rejects what is not an RFC 1123 DNS label. Besides being the
-// documented shape of names, it keeps '.', '*' and '>' out of keys.
-func checkLabel(what, s string) error {
+// CheckLabel rejects what is not an RFC 1123 DNS label, as every Store
+// does with namespaces and names (ErrInvalid). Besides being the
+// documented shape of names, it keeps '.', '*' and '>' out of KV keys.
+func CheckLabel(what, s string) error {
 	if !isLabel(s) {
 		return fmt.Errorf("%s %q: %w: must be a DNS label (1-63 lowercase letters, digits and '-', starting and ending with a letter or digit)", what, s, ErrInvalid)
 	}

@@ -14,6 +14,8 @@ const (
 	Revisions Kind = "revisions"
 	Filters   Kind = "filters"
 	Triggers  Kind = "triggers"
+	// Nodes holds the nodes' reports (api.WispNode).
+	Nodes Kind = "nodes"
 )
 
 // Errors returned by a Store. Callers test them with errors.Is; the
@@ -28,6 +30,10 @@ var (
 	// name that is not a DNS label, or a resourceVersion that is empty or
 	// not a number where one is required. The admin API maps it to 400.
 	ErrInvalid = errors.New("invalid request")
+	// ErrForbidden means the store refused the caller: a Kubernetes
+	// apiserver's RBAC said no. The error's text names the verb and the
+	// resource. The admin API maps it to 403.
+	ErrForbidden = errors.New("forbidden")
 )
 
 // Entry is one stored object: its JSON document and the store revision
@@ -70,8 +76,16 @@ type Store interface {
 	// Create stores a new object; ErrAlreadyExists if the name is taken.
 	Create(ctx context.Context, kind Kind, namespace, name string, value []byte) (uint64, error)
 	// Update replaces the object only if its revision is still
-	// expected; ErrConflict if not, ErrNotFound if it is gone.
+	// expected; ErrConflict if not, ErrNotFound if it is gone. A store
+	// that keeps an object's status apart from the rest (Kubernetes, with
+	// the status subresource) keeps the stored status; callers that do
+	// not mean to change the status pass the stored one.
 	Update(ctx context.Context, kind Kind, namespace, name string, value []byte, expected uint64) (uint64, error)
+	// UpdateStatus replaces the object's status, under the same
+	// compare-and-swap rules as Update. value is the whole object as read,
+	// with only its "status" changed: a store that keeps the status apart
+	// writes only that; one that does not writes value whole.
+	UpdateStatus(ctx context.Context, kind Kind, namespace, name string, value []byte, expected uint64) (uint64, error)
 	// Delete removes the object. expected 0 deletes whatever is stored;
 	// otherwise ErrConflict if the revision moved. ErrNotFound if absent.
 	Delete(ctx context.Context, kind Kind, namespace, name string, expected uint64) error
@@ -80,4 +94,14 @@ type Store interface {
 	// happen, in store order. The channel is closed when ctx is done or
 	// the store closes.
 	Watch(ctx context.Context, kind Kind, namespace string) (<-chan Event, error)
+}
+
+// EntryWriter is implemented by a Store whose writes store more than the
+// caller sent (a Kubernetes apiserver sets uid, creationTimestamp and
+// generation): its methods return the stored entry, so that Typed hands
+// callers the object as stored without reading it again.
+type EntryWriter interface {
+	CreateEntry(ctx context.Context, kind Kind, namespace, name string, value []byte) (Entry, error)
+	UpdateEntry(ctx context.Context, kind Kind, namespace, name string, value []byte, expected uint64) (Entry, error)
+	UpdateStatusEntry(ctx context.Context, kind Kind, namespace, name string, value []byte, expected uint64) (Entry, error)
 }

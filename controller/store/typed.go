@@ -86,6 +86,13 @@ func (t *Typed[T, PT]) Create(ctx context.Context, obj PT) (PT, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: create %s/%s/%s: %w", t.kind, ns, name, err)
 	}
+	if ew, ok := t.store.(EntryWriter); ok {
+		e, err := ew.CreateEntry(ctx, t.kind, ns, name, data)
+		if err != nil {
+			return nil, err
+		}
+		return t.decode(e)
+	}
 	rev, err := t.store.Create(ctx, t.kind, ns, name, data)
 	if err != nil {
 		return nil, err
@@ -98,6 +105,24 @@ func (t *Typed[T, PT]) Create(ctx context.Context, obj PT) (PT, error) {
 // and returns the stored object with its new resourceVersion. An empty
 // or malformed resourceVersion is ErrInvalid. obj is not modified.
 func (t *Typed[T, PT]) Update(ctx context.Context, obj PT) (PT, error) {
+	if ew, ok := t.store.(EntryWriter); ok {
+		return t.update(ctx, obj, ew.UpdateEntry)
+	}
+	return t.update(ctx, obj, entryOf(t.store.Update))
+}
+
+// entryOf adapts a write that returns the new revision to one that
+// returns the entry written.
+func entryOf(write func(context.Context, Kind, string, string, []byte, uint64) (uint64, error)) writeFunc {
+	return func(ctx context.Context, kind Kind, ns, name string, value []byte, expected uint64) (Entry, error) {
+		rev, err := write(ctx, kind, ns, name, value, expected)
+		return Entry{Namespace: ns, Name: name, Value: value, Revision: rev}, err
+	}
+}
+
+type writeFunc func(ctx context.Context, kind Kind, namespace, name string, value []byte, expected uint64) (Entry, error)
+
+func (t *Typed[T, PT]) update(ctx context.Context, obj PT, write writeFunc) (PT, error) {
 	if obj == nil {
 		return nil, fmt.Errorf("store: update %s: %w: nil object", t.kind, ErrInvalid)
 	}
@@ -114,11 +139,21 @@ func (t *Typed[T, PT]) Update(ctx context.Context, obj PT) (PT, error) {
 	if err != nil {
 		return nil, fail(err)
 	}
-	rev, err := t.store.Update(ctx, t.kind, ns, name, data, expected)
+	e, err := write(ctx, t.kind, ns, name, data, expected)
 	if err != nil {
 		return nil, err
 	}
-	return t.decode(Entry{Namespace: ns, Name: name, Value: data, Revision: rev})
+	return t.decode(e)
+}
+
+// UpdateStatus writes obj's status if obj's resourceVersion is still the
+// stored one, like Update, and returns the stored object. obj must be the
+// object as read with only its status changed (see Store.UpdateStatus).
+func (t *Typed[T, PT]) UpdateStatus(ctx context.Context, obj PT) (PT, error) {
+	if ew, ok := t.store.(EntryWriter); ok {
+		return t.update(ctx, obj, ew.UpdateStatusEntry)
+	}
+	return t.update(ctx, obj, entryOf(t.store.UpdateStatus))
 }
 
 // Delete removes the object. An empty resourceVersion deletes whatever

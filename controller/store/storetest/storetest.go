@@ -7,6 +7,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -60,7 +61,16 @@ func NewKVOn(t testing.TB, srv *store.Server) *store.KV {
 	return kv
 }
 
+// Namespaces returns the namespaces Run uses. A store whose namespaces
+// must exist before objects go in them (Kubernetes) has its test create
+// them.
+func Namespaces() []string {
+	return []string{"default", "other", "a", "b", "c", "ab", "nothing-here"}
+}
+
 // Run runs the behaviour suite, each case on a fresh store from newStore.
+// The suite stores object documents (see doc) and compares what it wrote;
+// a store may add metadata of its own.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	cases := []struct {
 		name string
@@ -87,9 +97,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 const kind = store.Functions
 
-func mustCreate(t *testing.T, s store.Store, ns, name, value string) uint64 {
+func mustCreate(t *testing.T, s store.Store, ns, name string, value []byte) uint64 {
 	t.Helper()
-	rev, err := s.Create(t.Context(), kind, ns, name, []byte(value))
+	rev, err := s.Create(t.Context(), kind, ns, name, value)
 	if err != nil {
 		t.Fatalf("create %s/%s: %v", ns, name, err)
 	}
@@ -105,7 +115,7 @@ func wantErr(t *testing.T, what string, err, want error) {
 
 func testCreateGet(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	rev := mustCreate(t, s, "default", "hello", `{"a":1}`)
+	rev := mustCreate(t, s, "default", "hello", doc(`{"a":1}`))
 	if rev == 0 {
 		t.Fatal("create returned revision 0")
 	}
@@ -113,7 +123,7 @@ func testCreateGet(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := store.Entry{Namespace: "default", Name: "hello", Value: []byte(`{"a":1}`), Revision: rev}
+	want := store.Entry{Namespace: "default", Name: "hello", Value: doc(`{"a":1}`), Revision: rev}
 	if !entryEqual(got, want) {
 		t.Fatalf("get = %s, want %s", fmtEntry(got), fmtEntry(want))
 	}
@@ -124,21 +134,21 @@ func testCreateGet(t *testing.T, s store.Store) {
 	_, err = s.Get(ctx, store.Revisions, "default", "hello")
 	wantErr(t, "get of other kind", err, store.ErrNotFound)
 
-	rev2 := mustCreate(t, s, "default", "second", `{}`)
+	rev2 := mustCreate(t, s, "default", "second", doc(`{}`))
 	if rev2 <= rev {
 		t.Fatalf("second create has revision %d, not above %d", rev2, rev)
 	}
 }
 
 func testCreateExisting(t *testing.T, s store.Store) {
-	rev := mustCreate(t, s, "default", "hello", `{"v":1}`)
-	_, err := s.Create(t.Context(), kind, "default", "hello", []byte(`{"v":2}`))
+	rev := mustCreate(t, s, "default", "hello", doc(`{"v":1}`))
+	_, err := s.Create(t.Context(), kind, "default", "hello", doc(`{"v":2}`))
 	wantErr(t, "create existing", err, store.ErrAlreadyExists)
 	got, err := s.Get(t.Context(), kind, "default", "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got.Value) != `{"v":1}` || got.Revision != rev {
+	if payload(got.Value) != `{"v":1}` || got.Revision != rev {
 		t.Fatalf("failed create changed the object: %s", fmtEntry(got))
 	}
 }
@@ -156,18 +166,18 @@ func testList(t *testing.T, s store.Store) {
 	revs := map[string]uint64{}
 	for _, k := range []string{"b/zeta", "a/two", "b/alpha", "a/one", "a/gone", "c/x"} {
 		ns, name, _ := strings.Cut(k, "/")
-		revs[k] = mustCreate(t, s, ns, name, `"`+k+`"`)
+		revs[k] = mustCreate(t, s, ns, name, doc(`"`+k+`"`))
 	}
 	if err := s.Delete(ctx, kind, "a", "gone", 0); err != nil {
 		t.Fatal(err)
 	}
-	rev, err := s.Update(ctx, kind, "b", "alpha", []byte(`"b/alpha v2"`), revs["b/alpha"])
+	rev, err := s.Update(ctx, kind, "b", "alpha", doc(`"b/alpha v2"`), revs["b/alpha"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	revs["b/alpha"] = rev
-	mustCreate(t, s, "a", "other-kind", "{}") // same kind; other kind below
-	if _, err := s.Create(ctx, store.Revisions, "a", "rev", []byte("{}")); err != nil {
+	mustCreate(t, s, "a", "other-kind", doc("{}")) // same kind; other kind below
+	if _, err := s.Create(ctx, store.Revisions, "a", "rev", doc("{}")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -182,7 +192,7 @@ func testList(t *testing.T, s store.Store) {
 		if r, ok := revs[e.Namespace+"/"+e.Name]; ok && r != e.Revision {
 			t.Errorf("%s/%s: revision %d, want %d", e.Namespace, e.Name, e.Revision, r)
 		}
-		if e.Namespace == "b" && e.Name == "alpha" && string(e.Value) != `"b/alpha v2"` {
+		if e.Namespace == "b" && e.Name == "alpha" && payload(e.Value) != `"b/alpha v2"` {
 			t.Errorf("b/alpha value = %s, want the update", e.Value)
 		}
 	}
@@ -204,8 +214,8 @@ func testList(t *testing.T, s store.Store) {
 
 func testUpdate(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	rev := mustCreate(t, s, "default", "hello", `{"v":1}`)
-	rev2, err := s.Update(ctx, kind, "default", "hello", []byte(`{"v":2}`), rev)
+	rev := mustCreate(t, s, "default", "hello", doc(`{"v":1}`))
+	rev2, err := s.Update(ctx, kind, "default", "hello", doc(`{"v":2}`), rev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,24 +226,24 @@ func testUpdate(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got.Value) != `{"v":2}` || got.Revision != rev2 {
+	if payload(got.Value) != `{"v":2}` || got.Revision != rev2 {
 		t.Fatalf("after update: %s", fmtEntry(got))
 	}
 }
 
 func testUpdateConflict(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	mustCreate(t, s, "default", "hello", `{"v":1}`)
+	mustCreate(t, s, "default", "hello", doc(`{"v":1}`))
 	read, err := s.Get(ctx, kind, "default", "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Two writers start from the same read; the second must lose.
-	first, err := s.Update(ctx, kind, "default", "hello", []byte(`{"v":"first"}`), read.Revision)
+	first, err := s.Update(ctx, kind, "default", "hello", doc(`{"v":"first"}`), read.Revision)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Update(ctx, kind, "default", "hello", []byte(`{"v":"second"}`), read.Revision)
+	_, err = s.Update(ctx, kind, "default", "hello", doc(`{"v":"second"}`), read.Revision)
 	wantErr(t, "second update from the same read", err, store.ErrConflict)
 	if errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("conflict also matches ErrNotFound: %v", err)
@@ -242,29 +252,29 @@ func testUpdateConflict(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got.Value) != `{"v":"first"}` || got.Revision != first {
+	if payload(got.Value) != `{"v":"first"}` || got.Revision != first {
 		t.Fatalf("losing update changed the object: %s", fmtEntry(got))
 	}
 	// A revision from the future is a conflict too.
-	_, err = s.Update(ctx, kind, "default", "hello", []byte(`{}`), first+100)
+	_, err = s.Update(ctx, kind, "default", "hello", doc(`{}`), first+100)
 	wantErr(t, "update with future revision", err, store.ErrConflict)
 }
 
 func testUpdateMissing(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	_, err := s.Update(ctx, kind, "default", "never", []byte(`{}`), 1)
+	_, err := s.Update(ctx, kind, "default", "never", doc(`{}`), 1)
 	wantErr(t, "update of absent object", err, store.ErrNotFound)
 
-	rev := mustCreate(t, s, "default", "hello", `{}`)
+	rev := mustCreate(t, s, "default", "hello", doc(`{}`))
 	if err := s.Delete(ctx, kind, "default", "hello", rev); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Update(ctx, kind, "default", "hello", []byte(`{}`), rev)
+	_, err = s.Update(ctx, kind, "default", "hello", doc(`{}`), rev)
 	wantErr(t, "update of deleted object", err, store.ErrNotFound)
 
 	// Whatever revision the delete got, naming it must not resurrect.
 	for r := rev + 1; r < rev+4; r++ {
-		_, err = s.Update(ctx, kind, "default", "hello", []byte(`{"zombie":true}`), r)
+		_, err = s.Update(ctx, kind, "default", "hello", doc(`{"zombie":true}`), r)
 		wantErr(t, fmt.Sprintf("update of deleted object at revision %d", r), err, store.ErrNotFound)
 	}
 	_, err = s.Get(ctx, kind, "default", "hello")
@@ -276,8 +286,8 @@ func testDelete(t *testing.T, s store.Store) {
 	err := s.Delete(ctx, kind, "default", "never", 0)
 	wantErr(t, "delete absent", err, store.ErrNotFound)
 
-	rev := mustCreate(t, s, "default", "hello", `{"v":1}`)
-	rev2, err := s.Update(ctx, kind, "default", "hello", []byte(`{"v":2}`), rev)
+	rev := mustCreate(t, s, "default", "hello", doc(`{"v":1}`))
+	rev2, err := s.Update(ctx, kind, "default", "hello", doc(`{"v":2}`), rev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +307,7 @@ func testDelete(t *testing.T, s store.Store) {
 	wantErr(t, "second delete with revision", err, store.ErrNotFound)
 
 	// expected 0 deletes whatever is there.
-	mustCreate(t, s, "default", "any", `{}`)
+	mustCreate(t, s, "default", "any", doc(`{}`))
 	if err := s.Delete(ctx, kind, "default", "any", 0); err != nil {
 		t.Fatalf("unconditional delete: %v", err)
 	}
@@ -307,11 +317,11 @@ func testDelete(t *testing.T, s store.Store) {
 
 func testDeleteThenCreate(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	rev := mustCreate(t, s, "default", "hello", `{"v":1}`)
+	rev := mustCreate(t, s, "default", "hello", doc(`{"v":1}`))
 	if err := s.Delete(ctx, kind, "default", "hello", rev); err != nil {
 		t.Fatal(err)
 	}
-	rev2, err := s.Create(ctx, kind, "default", "hello", []byte(`{"v":2}`))
+	rev2, err := s.Create(ctx, kind, "default", "hello", doc(`{"v":2}`))
 	if err != nil {
 		t.Fatalf("create after delete: %v", err)
 	}
@@ -322,10 +332,10 @@ func testDeleteThenCreate(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got.Value) != `{"v":2}` || got.Revision != rev2 {
+	if payload(got.Value) != `{"v":2}` || got.Revision != rev2 {
 		t.Fatalf("re-created object: %s", fmtEntry(got))
 	}
-	_, err = s.Create(ctx, kind, "default", "hello", []byte(`{"v":3}`))
+	_, err = s.Create(ctx, kind, "default", "hello", doc(`{"v":3}`))
 	wantErr(t, "create over re-created object", err, store.ErrAlreadyExists)
 }
 
@@ -335,7 +345,7 @@ func testInvalidNames(t *testing.T, s store.Store) {
 		{"", "x"}, {"default", ""}, {"a.b", "x"}, {"default", "x.y"}, {"default", "*"},
 		{"default", ">"}, {"Default", "x"}, {"default", "-x"}, {"default", "x-"}, {"default", "has space"},
 	} {
-		_, err := s.Create(ctx, kind, n.ns, n.name, []byte(`{}`))
+		_, err := s.Create(ctx, kind, n.ns, n.name, doc(`{}`))
 		wantErr(t, fmt.Sprintf("create %q/%q", n.ns, n.name), err, store.ErrInvalid)
 		_, err = s.Get(ctx, kind, n.ns, n.name)
 		wantErr(t, fmt.Sprintf("get %q/%q", n.ns, n.name), err, store.ErrInvalid)
@@ -348,9 +358,9 @@ func testInvalidNames(t *testing.T, s store.Store) {
 
 func testWatch(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	r1 := mustCreate(t, s, "default", "one", `"one"`)
-	r2 := mustCreate(t, s, "default", "two", `"two"`)
-	gone := mustCreate(t, s, "default", "gone", `"gone"`)
+	r1 := mustCreate(t, s, "default", "one", doc(`"one"`))
+	r2 := mustCreate(t, s, "default", "two", doc(`"two"`))
+	gone := mustCreate(t, s, "default", "gone", doc(`"gone"`))
 	if err := s.Delete(ctx, kind, "default", "gone", gone); err != nil {
 		t.Fatal(err)
 	}
@@ -366,15 +376,15 @@ func testWatch(t *testing.T, s store.Store) {
 	expect(t, ch, put("default", "two", `"two"`, r2))
 	expect(t, ch, store.Event{Type: store.Synced})
 
-	r3 := mustCreate(t, s, "default", "three", `"three"`)
-	r1b, err := s.Update(ctx, kind, "default", "one", []byte(`"one v2"`), r1)
+	r3 := mustCreate(t, s, "default", "three", doc(`"three"`))
+	r1b, err := s.Update(ctx, kind, "default", "one", doc(`"one v2"`), r1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Delete(ctx, kind, "default", "two", r2); err != nil {
 		t.Fatal(err)
 	}
-	r2b := mustCreate(t, s, "default", "two", `"two again"`)
+	r2b := mustCreate(t, s, "default", "two", doc(`"two again"`))
 
 	expect(t, ch, put("default", "three", `"three"`, r3))
 	expect(t, ch, put("default", "one", `"one v2"`, r1b))
@@ -393,9 +403,9 @@ func testWatch(t *testing.T, s store.Store) {
 
 func testWatchNamespace(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	ra := mustCreate(t, s, "a", "x", `"a/x"`)
-	mustCreate(t, s, "b", "x", `"b/x"`)
-	mustCreate(t, s, "ab", "x", `"ab/x"`)
+	ra := mustCreate(t, s, "a", "x", doc(`"a/x"`))
+	mustCreate(t, s, "b", "x", doc(`"b/x"`))
+	mustCreate(t, s, "ab", "x", doc(`"ab/x"`))
 	ch, err := s.Watch(ctx, kind, "a")
 	if err != nil {
 		t.Fatal(err)
@@ -408,12 +418,12 @@ func testWatchNamespace(t *testing.T, s store.Store) {
 	expect(t, ch, store.Event{Type: store.Synced})
 	expect(t, other, store.Event{Type: store.Synced})
 
-	mustCreate(t, s, "b", "y", `"b/y"`)
-	mustCreate(t, s, "ab", "y", `"ab/y"`)
+	mustCreate(t, s, "b", "y", doc(`"b/y"`))
+	mustCreate(t, s, "ab", "y", doc(`"ab/y"`))
 	if err := s.Delete(ctx, kind, "b", "x", 0); err != nil {
 		t.Fatal(err)
 	}
-	ry := mustCreate(t, s, "a", "y", `"a/y"`)
+	ry := mustCreate(t, s, "a", "y", doc(`"a/y"`))
 	// Only a's change arrives, and nothing on the other kind.
 	expect(t, ch, put("a", "y", `"a/y"`, ry))
 	select {
@@ -429,7 +439,7 @@ func testWatchSlowReader(t *testing.T, s store.Store) {
 	const n = 600
 	var want []uint64
 	for i := range n {
-		want = append(want, mustCreate(t, s, "default", fmt.Sprintf("before-%d", i), "{}"))
+		want = append(want, mustCreate(t, s, "default", fmt.Sprintf("before-%d", i), doc("{}")))
 	}
 	ch, err := s.Watch(ctx, kind, "default")
 	if err != nil {
@@ -438,7 +448,7 @@ func testWatchSlowReader(t *testing.T, s store.Store) {
 	time.Sleep(20 * time.Millisecond) // let the watch fill up unread
 	// Writers are not held up by an unread watch.
 	for i := range n {
-		want = append(want, mustCreate(t, s, "default", fmt.Sprintf("after-%d", i), "{}"))
+		want = append(want, mustCreate(t, s, "default", fmt.Sprintf("after-%d", i), doc("{}")))
 	}
 	var got []uint64
 	synced := 0
@@ -467,7 +477,7 @@ func testWatchSlowReader(t *testing.T, s store.Store) {
 func testWatchCancelWithoutReading(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	for i := range 300 {
-		mustCreate(t, s, "default", fmt.Sprintf("obj-%d", i), "{}")
+		mustCreate(t, s, "default", fmt.Sprintf("obj-%d", i), doc("{}"))
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	ch, err := s.Watch(wctx, kind, "")
@@ -478,7 +488,7 @@ func testWatchCancelWithoutReading(t *testing.T, s store.Store) {
 	cancel()
 	expectClosed(t, ch)
 	// The store still works afterwards.
-	mustCreate(t, s, "default", "after-cancel", "{}")
+	mustCreate(t, s, "default", "after-cancel", doc("{}"))
 }
 
 // next returns the next event or fails the test after Timeout.
@@ -522,15 +532,47 @@ func expectClosed(t *testing.T, ch <-chan store.Event) {
 }
 
 func put(ns, name, value string, rev uint64) store.Event {
-	return store.Event{Type: store.Put, Entry: store.Entry{Namespace: ns, Name: name, Value: []byte(value), Revision: rev}}
+	return store.Event{Type: store.Put, Entry: store.Entry{Namespace: ns, Name: name, Value: doc(value), Revision: rev}}
 }
 
 func entryEqual(a, b store.Entry) bool {
-	return a.Namespace == b.Namespace && a.Name == b.Name && string(a.Value) == string(b.Value) && a.Revision == b.Revision
+	return a.Namespace == b.Namespace && a.Name == b.Name && payload(a.Value) == payload(b.Value) && a.Revision == b.Revision
 }
 
 func fmtEntry(e store.Entry) string {
-	return fmt.Sprintf("%s/%s@%d %q", e.Namespace, e.Name, e.Revision, e.Value)
+	return fmt.Sprintf("%s/%s@%d %q", e.Namespace, e.Name, e.Revision, payload(e.Value))
+}
+
+// payloadKey is the annotation that carries what a case wrote.
+const payloadKey = "storetest.wisp.dev/payload"
+
+// doc returns the document the suite stores for a payload: an object
+// whose only content is the payload, in an annotation, so that every
+// store can keep it (a Kubernetes store holds objects of a schema, not
+// arbitrary JSON).
+func doc(payload string) []byte {
+	b, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{payloadKey: payload}}})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// payload returns what doc put in a stored document, or the document
+// itself when it holds none. A store may add metadata of its own (uid,
+// creation time); the suite compares only what it wrote.
+func payload(value []byte) string {
+	var d struct {
+		Metadata struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+	}
+	if json.Unmarshal(value, &d) == nil {
+		if p, ok := d.Metadata.Annotations[payloadKey]; ok {
+			return p
+		}
+	}
+	return string(value)
 }
 
 func fmtEvent(ev store.Event) string {

@@ -98,6 +98,13 @@ type Options struct {
 	// RetainRevisions is how many unrouted Revisions of a Function are
 	// kept; 0 means DefaultRetainRevisions, negative keeps all.
 	RetainRevisions int
+	// Leading says whether this controller does the cluster-wide work:
+	// cutting Revisions, collecting unrouted ones, deleting a deleted
+	// Function's Revisions, and writing status. nil means always (one
+	// node). Every controller does the node-local work (routes, pools,
+	// chains, scaling) whether it leads or not; call ResyncAll when it
+	// starts leading.
+	Leading func() bool
 }
 
 // Controller reconciles Functions and Revisions. See the package doc.
@@ -154,6 +161,32 @@ func New(opts Options) (*Controller, error) {
 		revs:        map[string]*api.Revision{},
 		chains:      map[string]builtChain{},
 	}, nil
+}
+
+// leading says whether this controller does the cluster-wide work.
+func (c *Controller) leading() bool {
+	return c.opts.Leading == nil || c.opts.Leading()
+}
+
+// ResyncAll reconciles every Function again, as when this controller has
+// just become the leader and must catch up with what changed while
+// another one led.
+func (c *Controller) ResyncAll() {
+	if !c.synced.Load() {
+		return // the first sync queues everything
+	}
+	c.mu.Lock()
+	keys := map[string]bool{}
+	for k := range c.fns {
+		keys[k] = true
+	}
+	for _, r := range c.revs {
+		keys[r.Namespace+"/"+r.Labels[api.LabelFunction]] = true
+	}
+	c.mu.Unlock()
+	for k := range keys {
+		c.queue.Add(k)
+	}
 }
 
 // Ready returns nil once the controller has read every stored object.
@@ -328,22 +361,34 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		return c.finalize(ctx, ns, name, revs)
 	}
 
-	latest, cutErr, err := c.cutRevision(ctx, fn, revs)
-	if err != nil {
-		return err
-	}
-	if latest != nil && (len(revs) == 0 || revs[len(revs)-1].Name != latest.Name) {
-		revs = append(revs, latest)
+	lead := c.leading()
+	var latest *api.Revision
+	var cutErr string
+	if lead {
+		var err error
+		if latest, cutErr, err = c.cutRevision(ctx, fn, revs); err != nil {
+			return err
+		}
+		if latest != nil && (len(revs) == 0 || revs[len(revs)-1].Name != latest.Name) {
+			revs = append(revs, latest)
+		}
+	} else if len(revs) > 0 {
+		// The leader cuts; a node serves what it has cut.
+		latest = revs[len(revs)-1]
 	}
 
-	// Readiness of every Revision, from its pool.
+	// Readiness of every Revision, from its pool on this node. A
+	// Revision the leader found ready counts as ready here too, unless
+	// this node knows it failed: requests then start an instance on this
+	// node, as after a scale to zero.
 	ready := make(map[string]readiness, len(revs))
 	for _, r := range revs {
 		ready[r.Name] = c.readiness(r)
 	}
 	latestReady := ""
 	for i := len(revs) - 1; i >= 0; i-- {
-		if ready[revs[i].Name].status == corev1.ConditionTrue {
+		rd := ready[revs[i].Name]
+		if rd.status == corev1.ConditionTrue || (rd.status != corev1.ConditionFalse && storedReady(revs[i])) {
 			latestReady = revs[i].Name
 			break
 		}
@@ -367,8 +412,11 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	if routeErr == "" {
 		c.opts.Routes.Set(activator.Route{Namespace: ns, Function: name, Rules: rules, Targets: targets,
 			Chain: chain, Retry: activator.NewRetryPolicy(fn.Spec.Retries)})
-		if revs, err = c.collectRevisions(ctx, fn, revs, latestReady); err != nil {
-			return err
+		if lead {
+			var err error
+			if revs, err = c.collectRevisions(ctx, fn, revs, latestReady); err != nil {
+				return err
+			}
 		}
 	}
 	policy := poolPolicy(fn)
@@ -395,6 +443,9 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	for name, msg := range scaleErr {
 		ready[name] = readiness{status: corev1.ConditionFalse, reason: "AutoscalingInvalid", message: msg}
 	}
+	if !lead {
+		return nil
+	}
 
 	for _, r := range revs {
 		if err := c.updateRevisionStatus(ctx, r, ready[r.Name]); err != nil {
@@ -410,13 +461,16 @@ func (c *Controller) finalize(ctx context.Context, ns, name string, revs []*api.
 	c.mu.Lock()
 	delete(c.chains, ns+"/"+name)
 	c.mu.Unlock()
+	lead := c.leading()
 	for _, r := range revs {
-		if err := c.revisions.Delete(ctx, ns, r.Name, ""); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("deleting revision %s of deleted function %s: %w", r.Name, name, err)
+		if lead {
+			if err := c.revisions.Delete(ctx, ns, r.Name, ""); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("deleting revision %s of deleted function %s: %w", r.Name, name, err)
+			}
 		}
 		c.dropPool(r)
 	}
-	if len(revs) > 0 {
+	if lead && len(revs) > 0 {
 		c.log.Info("function deleted with its revisions", "namespace", ns, "function", name, "revisions", len(revs))
 	}
 	if c.opts.OnDelete != nil {
@@ -453,6 +507,12 @@ func (c *Controller) cutRevision(ctx context.Context, fn *api.Function, revs []*
 	}
 	rev := api.NewRevision(fn, revName, number)
 	rev.SetDefaults()
+	if fn.UID != "" {
+		// On Kubernetes the garbage collector deletes a deleted
+		// Function's Revisions even when no wisp node runs.
+		rev.OwnerReferences = []metav1.OwnerReference{{APIVersion: api.APIVersion, Kind: api.KindFunction,
+			Name: fn.Name, UID: fn.UID, Controller: new(true), BlockOwnerDeletion: new(true)}}
+	}
 	rev.UID = uuid.NewUUID()
 	rev.CreationTimestamp = metav1.NewTime(time.Now().UTC().Truncate(time.Second))
 	if c.opts.Pin != nil {
@@ -512,6 +572,13 @@ func (c *Controller) dropPool(r *api.Revision) {
 			prov.Release(r)
 		}
 	}()
+}
+
+// storedReady says whether the Revision's stored status (written by the
+// leader) says Ready.
+func storedReady(r *api.Revision) bool {
+	cond := r.Status.GetCondition(api.ConditionReady)
+	return cond != nil && cond.IsTrue()
 }
 
 // readiness is a Revision's Ready condition as derived from its pool.
@@ -670,7 +737,7 @@ func (c *Controller) updateRevisionStatus(ctx context.Context, r *api.Revision, 
 		return nil
 	}
 	r.Status = next
-	updated, err := c.revisions.Update(ctx, r)
+	updated, err := c.revisions.UpdateStatus(ctx, r)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted meanwhile
 	}
@@ -731,7 +798,7 @@ func (c *Controller) updateFunctionStatus(ctx context.Context, fn *api.Function,
 		return nil
 	}
 	fn.Status = next
-	updated, err := c.functions.Update(ctx, fn)
+	updated, err := c.functions.UpdateStatus(ctx, fn)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}

@@ -60,6 +60,9 @@ type FilterManagerOptions struct {
 	// HealthEvery is how often loaded plugins are asked whether their VMs
 	// crash-loop, to report it in their status; default 5s.
 	HealthEvery time.Duration
+	// Leading says whether this node writes the Filters' status (one
+	// node of a cluster, the leader, does); nil means always.
+	Leading func() bool
 }
 
 // FilterManager keeps every Filter resource loaded: it fetches the
@@ -294,6 +297,9 @@ func (m *FilterManager) closeLater(old *loadedFilter) {
 // writeStatus sets a Filter's status, retrying once on a conflict with
 // a concurrent update.
 func (m *FilterManager) writeStatus(ctx context.Context, f *api.Filter, set func(*api.FilterStatus)) {
+	if m.opts.Leading != nil && !m.opts.Leading() {
+		return
+	}
 	for range 2 {
 		cur, err := m.filters.Get(ctx, f.Namespace, f.Name)
 		if err != nil {
@@ -309,7 +315,7 @@ func (m *FilterManager) writeStatus(ctx context.Context, f *api.Filter, set func
 			return
 		}
 		cur.Status = next
-		if _, err = m.filters.Update(ctx, cur); err == nil || !errors.Is(err, store.ErrConflict) {
+		if _, err = m.filters.UpdateStatus(ctx, cur); err == nil || !errors.Is(err, store.ErrConflict) {
 			if err != nil {
 				m.log.Warn("writing filter status", "filter", f.Namespace+"/"+f.Name, "error", err)
 			}

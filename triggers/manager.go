@@ -66,6 +66,9 @@ type Options struct {
 	// AsyncInFlight bounds the asynchronous calls made at once; 0 means
 	// DefaultAsyncInFlight.
 	AsyncInFlight int
+	// Leading says whether this node writes the Triggers' status (one
+	// node of a cluster, the leader, does); nil means always.
+	Leading func() bool
 }
 
 // Manager runs the consumers of the Triggers in the store, the event
@@ -296,6 +299,9 @@ func (m *Manager) stopAll() {
 
 // refresh writes the status of every trigger whose status changed.
 func (m *Manager) refresh(ctx context.Context) {
+	if m.opts.Leading != nil && !m.opts.Leading() {
+		return
+	}
 	m.mu.Lock()
 	runners := make(map[string]*runner, len(m.runners))
 	for k, r := range m.runners {
@@ -315,7 +321,7 @@ func (m *Manager) refresh(ctx context.Context) {
 			continue // deleted: the watch says so next
 		}
 		t.Status = next
-		if _, err := m.triggers.Update(ctx, t); err != nil {
+		if _, err := m.triggers.UpdateStatus(ctx, t); err != nil {
 			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 				m.log.Warn("writing trigger status", "trigger", key, "error", err)
 			}

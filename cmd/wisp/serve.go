@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wisp-faas/wisp/controller"
+	"github.com/wisp-faas/wisp/controller/leader"
 	"github.com/wisp-faas/wisp/internal/node"
 )
 
@@ -33,6 +34,9 @@ the CLI finds them; the admin token is <data-dir>/token.`,
 			}
 			cfg.DataDir = g.dataDir
 			cfg.Log = log
+			if cfg.Kubernetes.Kubeconfig != "" || cfg.Kubernetes.Context != "" {
+				cfg.Kubernetes.Enabled = true
+			}
 			// A node whose log reader went away (a closed pipe) keeps
 			// running and stops its instances on the signal it is sent,
 			// instead of dying of SIGPIPE and orphaning them.
@@ -56,6 +60,15 @@ the CLI finds them; the admin token is <data-dir>/token.`,
 	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "export a span per gateway request over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318")
 	f.Float64Var(&cfg.TraceSampleRatio, "trace-sample-ratio", 1, "share of new traces sampled when --otlp-endpoint is set; a client's traceparent decides for its own")
 	f.BoolVar(&cfg.Profiling, "profiling", false, "serve Go's pprof profiles on the admin API under /debug/pprof/ (token required)")
+	k := &cfg.Kubernetes
+	f.BoolVar(&k.Enabled, "kubernetes", false, "run against a Kubernetes cluster: state in wisp's CRDs (kubectl apply -k config/), one leader among the nodes; uses --kubeconfig, $KUBECONFIG, or the Pod's in-cluster configuration")
+	f.StringVar(&k.Kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster (implies --kubernetes)")
+	f.StringVar(&k.Context, "context", "", "kubeconfig context (implies --kubernetes)")
+	f.StringVar(&k.NodeName, "node-name", "", "this node's name in the leader Lease (default $POD_NAME, else the host name)")
+	f.StringVar(&k.LeaseNamespace, "lease-namespace", "wisp-system", "namespace of the leader Lease")
+	f.DurationVar(&k.LeaseDuration, "lease-duration", leader.DefaultLeaseDuration, "how long a leader that stops renewing keeps the Lease")
+	f.Float32Var(&k.QPS, "kube-api-qps", 50, "requests per second to the apiserver (sustained)")
+	f.IntVar(&k.Burst, "kube-api-burst", 100, "requests to the apiserver in a burst")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return c

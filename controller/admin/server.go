@@ -171,7 +171,7 @@ type ModuleRef struct {
 // its digest.
 func (s *Server) uploadModule(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Modules == nil {
-		writeStatus(w, http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed, "this node does not store modules", nil)
+		writeStatus(w, http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed, "this node does not store uploaded modules (it runs on Kubernetes, where every node must reach the module): push it to an OCI registry and deploy it as oci://REGISTRY/REPO:TAG", nil)
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, modules.MaxModuleBytes)

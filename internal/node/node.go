@@ -26,6 +26,7 @@ import (
 	"github.com/wisp-faas/wisp/autoscaler"
 	"github.com/wisp-faas/wisp/controller"
 	"github.com/wisp-faas/wisp/controller/admin"
+	"github.com/wisp-faas/wisp/controller/leader"
 	"github.com/wisp-faas/wisp/controller/store"
 	"github.com/wisp-faas/wisp/functions/modules"
 	"github.com/wisp-faas/wisp/internal/adminclient"
@@ -78,6 +79,30 @@ type Config struct {
 	// OTLP/HTTP; TraceSampleRatio samples the traces the gateway starts.
 	OTLPEndpoint     string
 	TraceSampleRatio float64
+	// Kubernetes runs the node against a Kubernetes cluster: the state is
+	// in wisp's CRDs (config/crd), and the nodes elect a leader.
+	Kubernetes KubernetesConfig
+}
+
+// KubernetesConfig configures a node in Kubernetes mode.
+type KubernetesConfig struct {
+	// Enabled turns Kubernetes mode on.
+	Enabled bool
+	// Kubeconfig and Context choose the cluster; both empty means the
+	// in-cluster configuration of a Pod, else $KUBECONFIG or
+	// ~/.kube/config.
+	Kubeconfig, Context string
+	// NodeName names this node (in the Lease and its log); it must be
+	// unique among the running nodes.
+	NodeName string
+	// LeaseNamespace holds the leader's Lease.
+	LeaseNamespace string
+	// LeaseDuration is how long a leader's Lease lasts without renewal;
+	// 0 means the leader package's default.
+	LeaseDuration time.Duration
+	// QPS and Burst bound the node's requests to the apiserver.
+	QPS   float32
+	Burst int
 }
 
 // logLinesPerFunction is how many lines of output the node keeps per function.
@@ -133,9 +158,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("opening JetStream: %w", err)
 	}
-	st, err := store.NewKV(ctx, js, store.KVOptions{})
-	if err != nil {
+	var st store.Store
+	var k8s *kubeMode
+	if cfg.Kubernetes.Enabled {
+		if k8s, err = openKubernetes(ctx, cfg.Kubernetes, log); err != nil {
+			return err
+		}
+		st = k8s.store
+	} else if st, err = store.NewKV(ctx, js, store.KVOptions{}); err != nil {
 		return fmt.Errorf("opening the store: %w", err)
+	}
+	var leading func() bool
+	if k8s != nil {
+		leading = k8s.elector.Leading
 	}
 
 	reg := prometheus.NewRegistry()
@@ -162,7 +197,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	trg, err := triggers.New(triggers.Options{
 		JetStream: js, Store: st, GatewayURL: scheme + "://" + dialAddr(gwLn.Addr()), GatewayTLS: loopbackTLS, Domain: cfg.Domain,
-		Log: log.With("component", "triggers"), Registry: reg,
+		Log: log.With("component", "triggers"), Registry: reg, Leading: leading,
 	})
 	if err != nil {
 		return err
@@ -245,6 +280,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return p, nil
 		},
 		OnChange: func(ns string) { ctrl.Resync(ns) },
+		Leading:  leading,
 	})
 	ctrl, err = controller.New(controller.Options{
 		Store:  st,
@@ -265,9 +301,16 @@ func Run(ctx context.Context, cfg Config) error {
 		Autoscaler:      &asCfg,
 		Registry:        reg,
 		Pin:             source.Pin,
+		Leading:         leading,
 	})
 	if err != nil {
 		return err
+	}
+	var uploads *modules.Store
+	if k8s == nil {
+		// On a cluster a module uploaded to one node would be missing on
+		// the others: modules come from OCI registries there.
+		uploads = mods
 	}
 	adminSrv := admin.New(admin.Options{
 		Store:      st,
@@ -276,7 +319,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:        log,
 		Gather:     reg,
 		Ready:      ctrl.Ready,
-		Modules:    mods,
+		Modules:    uploads,
 		Logs:       book,
 		Profiling:  cfg.Profiling,
 		Autoscaler: &asCfg,
@@ -293,6 +336,14 @@ func Run(ctx context.Context, cfg Config) error {
 			log.Error("filters stopped: Filter resources are no longer applied", "error", err)
 		}
 	}()
+
+	electDone := make(chan struct{})
+	if k8s != nil {
+		k8s.onLead(ctrl.ResyncAll)
+		go func() { defer close(electDone); k8s.elector.Run(runCtx) }()
+	} else {
+		close(electDone)
+	}
 
 	trgCtx, stopTriggers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTriggers()
@@ -317,6 +368,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer os.Remove(nodeFile)
+	if k8s != nil {
+		log.Info("Kubernetes mode", "apiserver", k8s.host, "node", k8s.identity, "lease", cfg.Kubernetes.LeaseNamespace+"/"+leader.DefaultLeaseName)
+	}
 	log.Info("wisp node running", "gateway", gatewayURL, "admin", adminURL, "domain", cfg.Domain, "data_dir", cfg.DataDir, "version", cfg.Version)
 
 	var runErr error
@@ -343,6 +397,7 @@ func Run(ctx context.Context, cfg Config) error {
 	stopRun()
 	<-ctrlDone
 	<-filtersDone
+	<-electDone
 	pools.CloseAll(sctx)
 	if err := pwHost.Close(sctx); err != nil {
 		log.Warn("closing the proxy-wasm host", "error", err)

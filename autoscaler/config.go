@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,7 +183,7 @@ var configKeys = []string{
 // LoadConfig reads a configuration file such as config/autoscaler.yaml. See
 // ParseConfig for the format.
 func LoadConfig(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfig(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("autoscaler config: %w", err)
 	}
@@ -191,6 +192,32 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// readConfig reads a file, or a directory of one file per key (a
+// ConfigMap mounted as a volume), as a flat YAML mapping.
+func readConfig(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.IsDir() {
+		return os.ReadFile(path)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, err
+	}
+	data := map[string]string{}
+	for _, e := range entries {
+		// A mounted ConfigMap also holds ..data and ..<timestamp> links.
+		if strings.HasPrefix(e.Name(), ".") || e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(path, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		data[e.Name()] = strings.TrimSpace(string(b))
+	}
+	return yaml.Marshal(map[string]any{"kind": "ConfigMap", "data": data})
 }
 
 // ParseConfig reads YAML (or JSON): either a flat mapping of

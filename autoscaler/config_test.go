@@ -169,3 +169,24 @@ func TestLoadConfigErrors(t *testing.T) {
 		t.Errorf("invalid file: %v, want the path and the key", err)
 	}
 }
+
+// TestLoadConfigFromMountedConfigMap reads config/base/config-autoscaler
+// as the kubelet mounts it: one file per key, plus its ..data links.
+func TestLoadConfigFromMountedConfigMap(t *testing.T) {
+	dir := t.TempDir()
+	for k, v := range map[string]string{"stable-window": "90s", "max-scale": "7\n", "..data": "ignored"} {
+		if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StableWindow != 90*time.Second || cfg.MaxScale != 7 {
+		t.Fatalf("stable window %s, max scale %d; want 90s and 7", cfg.StableWindow, cfg.MaxScale)
+	}
+	if _, err := LoadConfig(filepath.Join("..", "config", "base", "config-autoscaler.yaml")); err != nil {
+		t.Fatalf("the shipped ConfigMap: %v", err)
+	}
+}

@@ -360,6 +360,18 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	if fn == nil {
 		return c.finalize(ctx, ns, name, revs)
 	}
+	// Objects written around the admin API (kubectl apply on a cluster)
+	// were never defaulted or validated: do both here, and say in the
+	// status what is wrong instead of acting on it.
+	stored := fn.DeepCopy()
+	fn.SetDefaults()
+	if ferr := fn.Validate(); ferr != nil {
+		if !c.leading() {
+			return nil
+		}
+		return c.refuseInvalid(ctx, stored, ferr.Error())
+	}
+	fn.Status = stored.Status
 
 	lead := c.leading()
 	var latest *api.Revision
@@ -453,6 +465,29 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		}
 	}
 	return c.updateFunctionStatus(ctx, fn, latest, latestReady, ready, statusTraffic, cutErr, routeErr)
+}
+
+// refuseInvalid writes a Ready=False condition naming what is invalid in
+// a Function's spec, and leaves what it had serving as it was.
+func (c *Controller) refuseInvalid(ctx context.Context, fn *api.Function, msg string) error {
+	next := fn.Status
+	next.ObservedGeneration = fn.Generation
+	cond := apis.Condition{Type: api.ConditionReady, Status: corev1.ConditionFalse, Reason: "InvalidSpec", Message: msg}
+	next.Conditions = mergeConditions(fn.Status.Conditions, apis.Conditions{cond})
+	if jsonEqual(next, fn.Status) {
+		return nil
+	}
+	c.log.Warn("function spec is invalid", "namespace", fn.Namespace, "function", fn.Name, "error", msg)
+	fn.Status = next
+	updated, err := c.functions.UpdateStatus(ctx, fn)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("updating status of function %s: %w", fn.Name, err)
+	}
+	c.cacheFunction(updated)
+	return nil
 }
 
 // finalize removes what is left of a deleted Function.

@@ -460,10 +460,21 @@ func (c *Cluster) As(user string, groups ...string) *rest.Config {
 	return cfg
 }
 
-// Kubeconfig writes a kubeconfig file for cfg's user (bearer token only,
-// no impersonation) and returns its path.
+// Kubeconfig writes a kubeconfig file of the administrator and returns
+// its path.
 func (c *Cluster) Kubeconfig(t testing.TB) string {
 	t.Helper()
+	return c.KubeconfigAs(t, "")
+}
+
+// KubeconfigAs writes a kubeconfig file that acts as user ("" = the
+// administrator) through impersonation, as As does, and returns its path.
+func (c *Cluster) KubeconfigAs(t testing.TB, user string) string {
+	t.Helper()
+	as := ""
+	if user != "" {
+		as = "\n    as: " + user + "\n    as-groups: [" + strings.Join(c.As(user).Impersonate.Groups, ", ") + "]"
+	}
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `apiVersion: v1
@@ -476,12 +487,12 @@ clusters:
 users:
 - name: admin
   user:
-    token: %s
+    token: %s%s
 contexts:
 - name: kubetest
   context: {cluster: kubetest, user: admin, namespace: default}
 current-context: kubetest
-`, c.Host, base64.StdEncoding.EncodeToString(c.caPEM), AdminToken)
+`, c.Host, base64.StdEncoding.EncodeToString(c.caPEM), AdminToken, as)
 	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -578,7 +589,7 @@ func (c *Cluster) Apply(ctx context.Context, files ...string) error {
 // InstallCRDs applies every CRD in dir and waits until each is
 // Established.
 func (c *Cluster) InstallCRDs(ctx context.Context, dir string) error {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(dir, "wisp.dev_*.yaml"))
 	if err != nil || len(files) == 0 {
 		return fmt.Errorf("kubetest: no CRDs in %s", dir)
 	}

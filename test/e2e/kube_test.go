@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,9 +59,16 @@ func pushModule(t *testing.T, b bins, reg, module, ref string) {
 func TestKubernetesTwoNodesAndLeaderFailover(t *testing.T) {
 	b := buildAll(t)
 	c := kubetest.Start(t)
-	c.Namespace(t, "wisp-system")
-	kc := c.Kubeconfig(t)
+	// The install users run, with the real kubectl; the nodes then run as
+	// its ServiceAccount, so that its RBAC is shown to be enough.
+	kubectl := filepath.Join(kubetest.BinDir(t), "kubectl")
+	if out, err := exec.Command(kubectl, "--kubeconfig", c.Kubeconfig(t), "apply", "-k", "../../config/").CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply -k config/: %v\n%s", err, out)
+	}
+	const sa = "system:serviceaccount:wisp-system:wisp-node"
+	kc := c.KubeconfigAs(t, sa)
 	cs := c.Clientset(t)
+	checkNodeRBAC(t, c, sa)
 	reg := testregistry.Start(t)
 	pushModule(t, b, reg, "hello-go-reactor.wasm", "functions/hello:v1")
 
@@ -75,7 +83,25 @@ func TestKubernetesTwoNodesAndLeaderFailover(t *testing.T) {
 	})
 	bn := kubeNode(t, b, kc, "node-b", leaseFlag)
 
-	a.mustWisp("service", "create", "hello", "--wasm", "oci://"+reg+"/functions/hello:v1", "--plain-http")
+	// Users write Functions with kubectl; the node may not (RBAC).
+	apply := func(env string) {
+		t.Helper()
+		doc := `apiVersion: wisp.dev/v1alpha1
+kind: Function
+metadata: {name: hello, namespace: default}
+spec:
+  template:
+    spec:
+      wasm: {module: "oci://` + reg + `/functions/hello:v1", plainHTTP: true}
+      env: [{name: STAGE, value: "` + env + `"}]
+`
+		f := filepath.Join(t.TempDir(), "hello.yaml")
+		os.WriteFile(f, []byte(doc), 0o600)
+		if out, err := exec.Command(kubectl, "--kubeconfig", c.Kubeconfig(t), "apply", "-f", f).CombinedOutput(); err != nil {
+			t.Fatalf("kubectl apply -f: %v\n%s", err, out)
+		}
+	}
+	apply("first")
 	host := "hello.default.example.test"
 	for _, n := range []*node{a, bn} {
 		eventually(t, 30*time.Second, func() string {
@@ -105,7 +131,7 @@ func TestKubernetesTwoNodesAndLeaderFailover(t *testing.T) {
 
 	a.kill()
 	killed := time.Now()
-	bn.mustWisp("service", "update", "hello", "-e", "AFTER=kill")
+	apply("after-kill")
 	var led time.Duration
 	eventually(t, lease+15*time.Second, func() string {
 		if h := leaseHolder(t, cs); !strings.HasPrefix(h, "node-b_") {
@@ -139,6 +165,35 @@ func TestKubernetesTwoNodesAndLeaderFailover(t *testing.T) {
 	if want := []string{"hello-00001#1", "hello-00002#2"}; !slices.Equal(names, want) {
 		t.Fatalf("revisions %v; want %v (one cut per change, numbers consecutive)", names, want)
 	}
+	// An object another tool wrote that the schema admits but wisp's
+	// validation refuses: a condition names the field; nothing crashes.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte(`apiVersion: wisp.dev/v1alpha1
+kind: Function
+metadata: {name: bad, namespace: default}
+spec:
+  template:
+    spec:
+      wasm: {module: "oci://`+reg+`/functions/hello:v1"}
+  traffic: [{latestRevision: true, percent: 50}]
+`), 0o600)
+	if out, err := exec.Command(kubectl, "--kubeconfig", c.Kubeconfig(t), "apply", "-f", bad).CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply -f bad.yaml: %v\n%s", err, out)
+	}
+	eventually(t, 30*time.Second, func() string {
+		f, err := fns.Get(t.Context(), "default", "bad")
+		if err != nil {
+			return err.Error()
+		}
+		cond := f.Status.GetCondition(api.ConditionReady)
+		if cond == nil || cond.Reason != "InvalidSpec" || !strings.Contains(cond.Message, "spec.traffic") {
+			return fmt.Sprintf("status of an invalid function: %+v", cond)
+		}
+		return ""
+	})
+	if code, _ := bn.call(host, "/"); code != 200 {
+		t.Fatalf("the valid function stopped answering after an invalid one came: %d", code)
+	}
 }
 
 // TestKubernetesAPIServerUnreachableAtStart: the node says what it cannot
@@ -160,5 +215,33 @@ current-context: c
 	}
 	if !strings.Contains(out, "cannot reach the Kubernetes API at https://127.0.0.1:1") || strings.Count(out, "retrying") < 2 {
 		t.Fatalf("node log does not say it cannot reach the apiserver and retries:\n%s", out)
+	}
+}
+
+// checkNodeRBAC: the node's ServiceAccount may do what a node does and
+// is refused what users do, with the verb and resource named.
+func checkNodeRBAC(t *testing.T, c *kubetest.Cluster, sa string) {
+	t.Helper()
+	st, err := kube.New(t.Context(), c.As(sa), kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.List(t.Context(), store.Functions, ""); err != nil {
+		t.Fatalf("the node cannot list functions: %v", err)
+	}
+	_, err = st.Create(t.Context(), store.Functions, "default", "x", []byte(`{"spec":{"template":{"spec":{"wasm":{"module":"oci://r/x:1"}}}}}`))
+	if !errors.Is(err, store.ErrForbidden) || !strings.Contains(err.Error(), `cannot create resource "functions"`) {
+		t.Fatalf("create function as the node: %v; want forbidden naming create and functions", err)
+	}
+	_, err = c.Clientset(t).CoreV1().Secrets("default").List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(c.As(sa))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Secrets("wisp-system").List(t.Context(), metav1.ListOptions{}); err == nil || !strings.Contains(err.Error(), `cannot list resource "secrets"`) {
+		t.Fatalf("list secrets as the node: %v; want forbidden", err)
 	}
 }

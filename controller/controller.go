@@ -175,6 +175,13 @@ func (c *Controller) ResyncAll() {
 	if !c.synced.Load() {
 		return // the first sync queues everything
 	}
+	c.queueAll()
+}
+
+// queueAll queues every Function the cache knows, and every Function
+// that only its Revisions name (deleted while no one watched), and
+// returns how many.
+func (c *Controller) queueAll() int {
 	c.mu.Lock()
 	keys := map[string]bool{}
 	for k := range c.fns {
@@ -187,6 +194,7 @@ func (c *Controller) ResyncAll() {
 	for k := range keys {
 		c.queue.Add(k)
 	}
+	return len(keys)
 }
 
 // Ready returns nil once the controller has read every stored object.
@@ -211,19 +219,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	var fnSynced, revSynced atomic.Bool
 	markSynced := func() {
 		if fnSynced.Load() && revSynced.Load() && !c.synced.Swap(true) {
-			c.mu.Lock()
-			keys := map[string]bool{}
-			for k := range c.fns {
-				keys[k] = true
-			}
-			for _, r := range c.revs {
-				keys[r.Namespace+"/"+r.Labels[api.LabelFunction]] = true
-			}
-			c.mu.Unlock()
-			for k := range keys {
-				c.queue.Add(k)
-			}
-			c.log.Info("controller synced", "functions", len(keys))
+			c.log.Info("controller synced", "functions", c.queueAll())
 		}
 	}
 	wg.Go(func() {

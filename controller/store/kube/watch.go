@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -258,19 +259,10 @@ func (w *watcher) relist(ctx context.Context, in chan<- store.Event) (string, er
 	}
 	slices.Sort(gone)
 	for _, key := range gone {
-		ns, name := splitKey(key)
+		ns, name, _ := strings.Cut(key, "/")
 		if !w.send(ctx, in, store.Event{Type: store.Delete, Entry: store.Entry{Namespace: ns, Name: name, Revision: listRev}}) {
 			return rv, nil
 		}
 	}
 	return rv, nil
-}
-
-func splitKey(key string) (string, string) {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '/' {
-			return key[:i], key[i+1:]
-		}
-	}
-	return "", key
 }

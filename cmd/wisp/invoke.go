@@ -2,15 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wisp-faas/wisp/activator"
+	"github.com/wisp-faas/wisp/internal/adminclient"
 )
 
 func newInvokeCmd(g *globals) *cobra.Command {
@@ -67,6 +70,13 @@ standard input. Exits non-zero when the function answers with a status of
 				return fmt.Errorf("building the request: %w", err)
 			}
 			req.Host = activator.HostName(info.Domain, g.namespace, args[0], "")
+			if info.Domain == "" {
+				// On a cluster the domain is the nodes' flag: the
+				// function's URL, written by the leader, carries it.
+				if req.Host, err = functionHost(ctx, c, g.namespace, args[0]); err != nil {
+					return err
+				}
+			}
 			if body != nil {
 				req.Header.Set("Content-Type", contentType)
 			}
@@ -108,4 +118,17 @@ standard input. Exits non-zero when the function answers with a status of
 	f.StringVar(&contentType, "content-type", "application/json", "Content-Type of --data")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print the response status and headers to standard error")
 	return c
+}
+
+// functionHost is the host of a function's URL in its status.
+func functionHost(ctx context.Context, c *adminclient.Client, ns, name string) (string, error) {
+	f, _, err := c.GetFunction(ctx, ns, name)
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(f.Status.URL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("function %s has no URL yet (status.url %q): wait until it is ready", name, f.Status.URL)
+	}
+	return u.Host, nil
 }

@@ -34,6 +34,7 @@ the CLI finds them; the admin token is <data-dir>/token.`,
 			}
 			cfg.DataDir = g.dataDir
 			cfg.Log = log
+			cfg.Kubernetes.Kubeconfig, cfg.Kubernetes.Context = g.kubeconfig, g.kubeContext
 			if cfg.Kubernetes.Kubeconfig != "" || cfg.Kubernetes.Context != "" {
 				cfg.Kubernetes.Enabled = true
 			}
@@ -61,9 +62,7 @@ the CLI finds them; the admin token is <data-dir>/token.`,
 	f.Float64Var(&cfg.TraceSampleRatio, "trace-sample-ratio", 1, "share of new traces sampled when --otlp-endpoint is set; a client's traceparent decides for its own")
 	f.BoolVar(&cfg.Profiling, "profiling", false, "serve Go's pprof profiles on the admin API under /debug/pprof/ (token required)")
 	k := &cfg.Kubernetes
-	f.BoolVar(&k.Enabled, "kubernetes", false, "run against a Kubernetes cluster: state in wisp's CRDs (kubectl apply -k config/), one leader among the nodes; uses --kubeconfig, $KUBECONFIG, or the Pod's in-cluster configuration")
-	f.StringVar(&k.Kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster (implies --kubernetes)")
-	f.StringVar(&k.Context, "context", "", "kubeconfig context (implies --kubernetes)")
+	f.BoolVar(&k.Enabled, "kubernetes", false, "run against a Kubernetes cluster: state in wisp's CRDs (kubectl apply -k config/), one leader among the nodes; uses --kubeconfig and --context (either implies --kubernetes), $KUBECONFIG, or the Pod's in-cluster configuration")
 	f.StringVar(&k.NodeName, "node-name", "", "this node's name in the leader Lease (default $POD_NAME, else the host name)")
 	f.StringVar(&k.LeaseNamespace, "lease-namespace", "wisp-system", "namespace of the leader Lease")
 	f.DurationVar(&k.LeaseDuration, "lease-duration", leader.DefaultLeaseDuration, "how long a leader that stops renewing keeps the Lease")

@@ -171,7 +171,7 @@ type ModuleRef struct {
 // its digest.
 func (s *Server) uploadModule(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Modules == nil {
-		writeStatus(w, http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed, "this node does not store uploaded modules (it runs on Kubernetes, where every node must reach the module): push it to an OCI registry and deploy it as oci://REGISTRY/REPO:TAG", nil)
+		writeStatus(w, http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed, "modules are not uploaded on Kubernetes, where every node must reach them: push the module to an OCI registry ('wisp plugin push FILE.wasm REGISTRY/REPO:TAG') and deploy it as oci://REGISTRY/REPO:TAG", nil)
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, modules.MaxModuleBytes)
@@ -205,6 +205,10 @@ func (s *Server) functionLogs(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
 	if _, err := s.functions.Get(r.Context(), ns, name); err != nil {
 		s.storeError(w, err, api.KindFunction, name)
+		return
+	}
+	if s.opts.Logs == nil {
+		writeStatus(w, http.StatusNotImplemented, metav1.StatusReasonMethodNotAllowed, "function output is kept by each node that runs an instance: on Kubernetes, ask a node's admin API (--server http://NODE:8081 with the token in the node's /var/lib/wisp/token)", nil)
 		return
 	}
 	tail := 100

@@ -67,7 +67,8 @@ type Options struct {
 	// DefaultAsyncInFlight.
 	AsyncInFlight int
 	// Leading says whether this node writes the Triggers' status (one
-	// node of a cluster, the leader, does); nil means always.
+	// node of a cluster, the leader, does); nil means always. Every node
+	// adds the events it delivered and dead-lettered to the counts.
 	Leading func() bool
 }
 
@@ -213,6 +214,11 @@ func (m *Manager) apply(ctx context.Context, ev store.TypedEvent[*api.Trigger]) 
 		m.log.Error("cannot run trigger", "trigger", key, "error", err)
 		return
 	}
+	if old != nil {
+		// What the stopped runner counted and did not report yet.
+		r.nDelivered.Store(old.nDelivered.Load() - old.repDelivered)
+		r.nDeadLettered.Store(old.nDeadLettered.Load() - old.repDeadLettered)
+	}
 	r.start(ctx)
 	m.mu.Lock()
 	m.runners[key] = r
@@ -297,11 +303,11 @@ func (m *Manager) stopAll() {
 	wg.Wait()
 }
 
-// refresh writes the status of every trigger whose status changed.
+// refresh writes the status of every trigger whose status changed. A
+// node that does not lead only adds the events it delivered and
+// dead-lettered since its last write to the counts.
 func (m *Manager) refresh(ctx context.Context) {
-	if m.opts.Leading != nil && !m.opts.Leading() {
-		return
-	}
+	leading := m.opts.Leading == nil || m.opts.Leading()
 	m.mu.Lock()
 	runners := make(map[string]*runner, len(m.runners))
 	for k, r := range m.runners {
@@ -313,23 +319,37 @@ func (m *Manager) refresh(ctx context.Context) {
 		prev := m.written[key]
 		m.mu.Unlock()
 		next := r.status(ctx, prev)
-		if reflect.DeepEqual(next, prev) {
+		dDelivered, dDead := next.Delivered-prev.Delivered, next.DeadLettered-prev.DeadLettered
+		if leading && reflect.DeepEqual(next, prev) || !leading && dDelivered == 0 && dDead == 0 {
 			continue
 		}
 		t, err := m.triggers.Get(ctx, r.trigger.Namespace, r.trigger.Name)
 		if err != nil {
 			continue // deleted: the watch says so next
 		}
-		t.Status = next
+		// The stored counts hold the other nodes' shares too.
+		delivered, dead := t.Status.Delivered+dDelivered, t.Status.DeadLettered+dDead
+		if leading {
+			t.Status = next
+		}
+		t.Status.Delivered, t.Status.DeadLettered = delivered, dead
 		if _, err := m.triggers.UpdateStatus(ctx, t); err != nil {
 			if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 				m.log.Warn("writing trigger status", "trigger", key, "error", err)
 			}
 			continue // written on the next tick
 		}
+		r.repDelivered += dDelivered
+		r.repDeadLettered += dDead
 		m.mu.Lock()
 		if m.runners[key] == r {
-			m.written[key] = next
+			if leading {
+				m.written[key] = t.Status
+			} else {
+				w := m.written[key]
+				w.Delivered, w.DeadLettered = delivered, dead
+				m.written[key] = w
+			}
 		}
 		m.mu.Unlock()
 	}
@@ -345,10 +365,11 @@ func (r *runner) status(ctx context.Context, prev api.TriggerStatus) api.Trigger
 		Stream:             t.Spec.Source.Stream,
 		Consumer:           ConsumerName(t.Namespace, t.Name),
 		SinkURI:            r.sink,
-		Delivered:          r.nDelivered.Load(),
-		DeadLettered:       r.nDeadLettered.Load(),
-		LastError:          prev.LastError,
-		LastErrorTime:      prev.LastErrorTime,
+		// The stored counts and what this node has not added to them.
+		Delivered:     prev.Delivered + r.nDelivered.Load() - r.repDelivered,
+		DeadLettered:  prev.DeadLettered + r.nDeadLettered.Load() - r.repDeadLettered,
+		LastError:     prev.LastError,
+		LastErrorTime: prev.LastErrorTime,
 	}
 	r.mu.Lock()
 	cons, setupErr, lastErr, lastAt := r.cons, r.setupErr, r.lastErr, r.lastAt

@@ -44,8 +44,12 @@ type runner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	// Counts since the trigger was created: seeded from its status.
-	nDelivered, nDeadLettered atomic.Uint64
+	// Counts of this node's runs of the trigger, and the part of them
+	// already added to the stored status (touched by the manager's loop
+	// only). On a cluster every node delivers a share of the events, so
+	// each adds its own to the status instead of writing a total.
+	nDelivered, nDeadLettered     atomic.Uint64
+	repDelivered, repDeadLettered uint64
 
 	mu       sync.Mutex
 	cons     jetstream.Consumer // nil until set up
@@ -74,8 +78,6 @@ func (m *Manager) newRunner(t *api.Trigger) (*runner, error) {
 		done:         make(chan struct{}),
 		setupErr:     "starting",
 	}
-	r.nDelivered.Store(t.Status.Delivered)
-	r.nDeadLettered.Store(t.Status.DeadLettered)
 	return r, nil
 }
 

@@ -8,7 +8,7 @@ BIN := bin
 # Packages with concurrent code run their tests under the race detector.
 RACE_PKGS := ./activator/... ./autoscaler/... ./controller/... ./runtime/... ./internal/... ./functions/oci/... ./triggers/...
 
-.PHONY: all build examples run test test-unit test-e2e bench lint fmt tools clean generate k8s-bin
+.PHONY: all build examples run test test-unit test-e2e bench lint fmt tools clean generate k8s-bin image
 
 # The Kubernetes binaries (etcd, kube-apiserver, kubelet, ...) that the
 # Kubernetes-mode tests run, built from the Go module proxy once and cached
@@ -72,6 +72,13 @@ $(CONTROLLER_GEN):
 	mkdir -p $(dir $@)
 	GOBIN=$(dir $@) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
 	mv $(dir $@)controller-gen $@
+
+## image: build the node's container image and push it, without a Docker daemon:
+##   make image IMAGE=REGISTRY/REPO:TAG [BASE=REF]   (prints REGISTRY/REPO@sha256:...)
+image:
+	@test -n "$(IMAGE)" || { echo "make image IMAGE=REGISTRY/REPO:TAG [BASE=REF]"; exit 2; }
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(BIN)/linux/wisp ./cmd/wisp
+	@$(GO) run ./scripts/image --binary $(BIN)/linux/wisp --image $(IMAGE) --version $(VERSION) $(if $(BASE),--base $(BASE))
 
 ## k8s-bin: build the Kubernetes binaries into $(K8S_DIR)/bin when missing.
 k8s-bin:

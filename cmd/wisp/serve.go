@@ -49,6 +49,7 @@ the CLI finds them; the admin token is <data-dir>/token.`,
 	f.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:8080", "gateway listen address (port 0 picks a free port)")
 	f.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:8081", "admin API listen address (port 0 picks a free port)")
 	f.StringVar(&cfg.Domain, "domain", "127.0.0.1.sslip.io", "domain of function hosts: <name>.<namespace>.<domain>")
+	f.StringVar(&cfg.PublicURL, "public-url", "", "where clients reach the gateway, for functions' URLs and addresses (default: the gateway address; with --kubernetes "+node.KubernetesPublicURL+")")
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "use this NATS server (with JetStream) instead of the embedded one")
 	f.StringVar(&cfg.NATSListen, "nats-listen", "", "expose the embedded NATS server on this address (default: in-process only)")
 	f.StringVar(&cfg.NATSSync, "nats-sync", "always", "embedded NATS durability: always (fsync each write before acknowledging it) or a duration between fsyncs (faster; a killed node may lose the last few ms of writes)")

@@ -72,6 +72,9 @@ type Server struct {
 
 // New returns the admin API server.
 func New(opts Options) *Server {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{
 		opts:      opts,
 		functions: store.NewTyped[api.Function](opts.Store, store.Functions),

@@ -75,6 +75,11 @@ type Config struct {
 	// RetainRevisions is how many unrouted Revisions of a Function are
 	// kept; negative keeps all.
 	RetainRevisions int
+	// PublicURL is where clients reach the gateway, the base of every
+	// function's status URL port and path address. Empty means the
+	// gateway's own address, or KubernetesPublicURL in Kubernetes mode,
+	// where the leader writes one URL for all nodes behind a Service.
+	PublicURL string
 	// OTLPEndpoint, when set, exports a span per gateway request over
 	// OTLP/HTTP; TraceSampleRatio samples the traces the gateway starts.
 	OTLPEndpoint     string
@@ -292,7 +297,7 @@ func Run(ctx context.Context, cfg Config) error {
 			Container: containers,
 		},
 		Domain:          cfg.Domain,
-		GatewayURL:      gatewayURL,
+		GatewayURL:      publicURL(cfg, gatewayURL),
 		Log:             log,
 		OnDelete:        book.Forget,
 		GlobalFilters:   gwCfg.Filters,
@@ -517,4 +522,19 @@ func writeNodeFile(path string, nf adminclient.NodeFile) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// KubernetesPublicURL is the gateway Service of config/ as Pods of the
+// cluster reach it.
+const KubernetesPublicURL = "http://wisp-gateway.wisp-system.svc.cluster.local"
+
+// publicURL is cfg.PublicURL, or its default (see Config.PublicURL).
+func publicURL(cfg Config, gatewayURL string) string {
+	switch {
+	case cfg.PublicURL != "":
+		return cfg.PublicURL
+	case cfg.Kubernetes.Enabled:
+		return KubernetesPublicURL
+	}
+	return gatewayURL
 }

@@ -34,6 +34,8 @@ var (
 	functionGVK = schema.GroupVersionKind{Group: Group, Version: Version, Kind: KindFunction}
 	knativeGVK  = servingv1.SchemeGroupVersion.WithKind("Service")
 	filterGVK   = schema.GroupVersionKind{Group: Group, Version: Version, Kind: KindFilter}
+	// Istio's WasmPlugin decodes to the Filter FromWasmPlugin makes of it.
+	wasmPluginGVK = schema.FromAPIVersionAndKind(WasmPluginAPIVersion, KindWasmPlugin)
 )
 
 // DecodeError is the error Decode returns: what is wrong with which
@@ -60,9 +62,10 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // by "---" lines, or a JSON document. Documents holding nothing but
 // comments are skipped. A wisp.dev/v1alpha1 Function decodes to a *Function,
 // a wisp.dev/v1alpha1 Filter to a *Filter, a wisp.dev/v1alpha1 Trigger to a
-// *Trigger, and a serving.knative.dev/v1 Service to the *Function
-// FromKnativeService converts it to; any other apiVersion and kind is an
-// error.
+// *Trigger, a serving.knative.dev/v1 Service to the *Function
+// FromKnativeService converts it to, and an Istio
+// extensions.istio.io/v1alpha1 WasmPlugin to the *Filter FromWasmPlugin
+// converts it to; any other apiVersion and kind is an error.
 //
 // Decoding is strict: an unknown or duplicate field is an error, and field
 // names are case-sensitive. Errors are *DecodeError and name the document,
@@ -177,9 +180,20 @@ func decodeDocument(text []byte) (Object, error) {
 			return nil, err
 		}
 		return f, nil
+	case wasmPluginGVK:
+		wp := new(WasmPlugin)
+		if err := unmarshalStrict(js, wp); err != nil {
+			return nil, err
+		}
+		f, err := FromWasmPlugin(wp)
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
 	default:
-		return nil, fmt.Errorf("unsupported apiVersion %q kind %q: want apiVersion %q kind %q or %q, or apiVersion %q kind %q",
-			tm.APIVersion, tm.Kind, functionGVK.GroupVersion(), functionGVK.Kind, filterGVK.Kind, knativeGVK.GroupVersion(), knativeGVK.Kind)
+		return nil, fmt.Errorf("unsupported apiVersion %q kind %q: want apiVersion %q kind %q, %q or %q, apiVersion %q kind %q, or apiVersion %q kind %q",
+			tm.APIVersion, tm.Kind, functionGVK.GroupVersion(), functionGVK.Kind, filterGVK.Kind, triggerGVK.Kind,
+			knativeGVK.GroupVersion(), knativeGVK.Kind, wasmPluginGVK.GroupVersion(), wasmPluginGVK.Kind)
 	}
 }
 

@@ -105,7 +105,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"tab indentation", head + "spec:\n\ttemplate: {}\n", 1, 1, []string{"yaml: line 6: found character that cannot start any token"}, false},
 		{"malformed JSON", "\n{\"apiVersion\": \"wisp.dev/v1alpha1\",\n\"kind\": \"Function\"\n\"metadata\": {}}", 1, 2, []string{"yaml: line 3: did not find expected ',' or '}'"}, false},
 		{"Knative Route", "apiVersion: serving.knative.dev/v1\nkind: Route\nmetadata:\n  name: r\n", 1, 1,
-			[]string{`unsupported apiVersion "serving.knative.dev/v1" kind "Route": want apiVersion "wisp.dev/v1alpha1" kind "Function" or "Filter", or apiVersion "serving.knative.dev/v1" kind "Service"`}, false},
+			[]string{`unsupported apiVersion "serving.knative.dev/v1" kind "Route": want apiVersion "wisp.dev/v1alpha1" kind "Function", "Filter" or "Trigger", apiVersion "serving.knative.dev/v1" kind "Service", or apiVersion "extensions.istio.io/v1alpha1" kind "WasmPlugin"`}, false},
 		{"wisp Revision", "apiVersion: wisp.dev/v1alpha1\nkind: Revision\n", 1, 1, []string{`unsupported apiVersion "wisp.dev/v1alpha1" kind "Revision"`}, false},
 		{"no apiVersion", "kind: Function\n", 1, 1, []string{`unsupported apiVersion "" kind "Function"`}, false},
 		{"scalar document", "  # lead\nhello\n", 1, 2, []string{"not a resource (an object with apiVersion and kind)"}, false},

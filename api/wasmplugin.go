@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 	"knative.dev/serving/pkg/apis/serving"
@@ -332,6 +333,9 @@ func workloadSelector(s *FilterSelector) (*WasmPluginSelector, *apis.FieldError)
 //     Secret; a registry that refuses them shows as PullFailed.
 //   - spec.verificationKey is ignored, as Istio itself does (it is not
 //     implemented there).
+//   - Of the metadata, the name, namespace, labels and annotations are
+//     kept, less kubectl's last-applied-configuration, which describes
+//     the WasmPlugin, not the Filter.
 //
 // Errors are *apis.FieldError naming the WasmPlugin's fields, wrapped
 // with its name. The Filter is neither defaulted nor validated: call its
@@ -366,6 +370,9 @@ func FromWasmPlugin(wp *WasmPlugin) (*Filter, error) {
 		}
 		delete(f.Annotations, AnnotationPlainHTTP)
 	}
+	// kubectl's record of the WasmPlugin it applied would be taken for
+	// the Filter's own by a later kubectl apply of the Filter.
+	delete(f.Annotations, corev1.LastAppliedConfigAnnotation)
 	if len(f.Annotations) == 0 {
 		f.Annotations = nil
 	}

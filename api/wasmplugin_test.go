@@ -199,7 +199,7 @@ func TestFromWasmPlugin(t *testing.T) {
 			func(f *FilterSpec) bool { return f.Source == "oci://ghcr.io/acme/auth:v1" && f.ImagePullPolicy == "" }},
 		{"sha256 pins the tag", func(s *WasmPluginSpec) { s.SHA256 = hex },
 			func(f *FilterSpec) bool {
-				return f.Source == "oci://ghcr.io/acme/auth:v1@"+testDigest && f.SHA256 == ""
+				return f.Source == "oci://ghcr.io/acme/auth:v1@"+testDigest && f.SHA256 != hex // the manifest digest is not the module's
 			}},
 		{"sha256 equal to the url's digest", func(s *WasmPluginSpec) { s.URL, s.SHA256 = "oci://ghcr.io/acme/auth@"+testDigest, hex },
 			func(f *FilterSpec) bool { return f.Source == "oci://ghcr.io/acme/auth@"+testDigest }},
@@ -225,13 +225,23 @@ func TestFromWasmPlugin(t *testing.T) {
 		}},
 		{"empty selector", func(s *WasmPluginSpec) { s.Selector = &WasmPluginSelector{} },
 			func(f *FilterSpec) bool { return f.Selector == nil }},
+		{"the module sha256 annotation is the spec's", func(s *WasmPluginSpec) {}, func(f *FilterSpec) bool { return f.SHA256 == strings.Repeat("cd", 32) }},
 	} {
-		wp := &WasmPlugin{ObjectMeta: metav1.ObjectMeta{Name: "auth"}, Spec: WasmPluginSpec{URL: "oci://ghcr.io/acme/auth:v1"}}
+		wp := &WasmPlugin{
+			ObjectMeta: metav1.ObjectMeta{Name: "auth", Annotations: map[string]string{
+				AnnotationModuleSHA256:                             strings.Repeat("cd", 32),
+				"kubectl.kubernetes.io/last-applied-configuration": `{"kind":"WasmPlugin"}`,
+			}},
+			Spec: WasmPluginSpec{URL: "oci://ghcr.io/acme/auth:v1"},
+		}
 		c.mutate(&wp.Spec)
 		f, err := FromWasmPlugin(wp)
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
+		}
+		if f.Annotations != nil {
+			t.Errorf("%s: annotations %v, want those of the WasmPlugin's spec and kubectl's dropped", c.name, f.Annotations)
 		}
 		if !c.check(&f.Spec) {
 			t.Errorf("%s: spec %+v", c.name, f.Spec)

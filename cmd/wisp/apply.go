@@ -18,15 +18,19 @@ func newApplyCmd(g *globals) *cobra.Command {
 	var wf waitFlags
 	c := &cobra.Command{
 		Use:   "apply -f FILE|-",
-		Short: "Create or update functions, filters and triggers from wisp or Knative Service YAML/JSON",
+		Short: "Create or update functions, filters and triggers from wisp, Knative Service or Istio WasmPlugin YAML/JSON",
 		Long: `Create or update every resource in FILE (or standard input with -f -).
 A file may hold several documents separated by '---'. Accepted kinds are
-wisp.dev/v1alpha1 Function, Filter and Trigger, and serving.knative.dev/v1
-Service; a Knative Service deploys unchanged, its container becoming a
-container function. Filters are applied first, so that functions start
-behind them, and triggers last, once their functions exist.`,
+wisp.dev/v1alpha1 Function, Filter and Trigger, serving.knative.dev/v1
+Service and extensions.istio.io/v1alpha1 WasmPlugin. A Knative Service
+deploys unchanged, its container becoming a container function; an Istio
+WasmPlugin becomes the Filter of the same name (what wisp cannot honour,
+such as an https:// url or targetRefs, is an error naming the field).
+Filters are applied first, so that functions start behind them, and
+triggers last, once their functions exist.`,
 		Example: `  wisp apply -f hello.yaml
-  cat service.yaml | wisp apply -f -`,
+  cat service.yaml | wisp apply -f -
+  kubectl get wasmplugin api-key -n shop -o yaml | wisp apply -n shop -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"slices"
@@ -12,9 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/wisp-faas/wisp/api"
+	"github.com/wisp-faas/wisp/functions/oci"
 	"github.com/wisp-faas/wisp/internal/adminclient"
 )
 
@@ -227,9 +230,9 @@ func newFilterCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:     "filter",
 		Aliases: []string{"filters"},
-		Short:   "Create, update, delete, list and describe proxy-wasm filters of the gateway",
+		Short:   "Create, update, delete, list, describe and export proxy-wasm filters of the gateway",
 	}
-	c.AddCommand(newFilterCreateCmd(g), newFilterUpdateCmd(g), newFilterDeleteCmd(g), newFilterListCmd(g), newFilterDescribeCmd(g))
+	c.AddCommand(newFilterCreateCmd(g), newFilterUpdateCmd(g), newFilterDeleteCmd(g), newFilterListCmd(g), newFilterDescribeCmd(g), newFilterExportCmd(g))
 	return c
 }
 
@@ -395,6 +398,141 @@ func describeFilter(t *table, f *api.Filter) {
 	for _, c := range f.Status.Conditions {
 		fmt.Fprintf(t.w, "  %s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, c.Message)
 	}
+}
+
+func newFilterExportCmd(g *globals) *cobra.Command {
+	var format, output string
+	var rf registryFlags
+	c := &cobra.Command{
+		Use:   "export NAME [--format wisp|istio] [-o yaml|json]",
+		Short: "Write a filter out as a manifest: a wisp Filter, or an Istio WasmPlugin pinned to its module's digest",
+		Long: `Write a filter out as a manifest, without its status and server-set metadata.
+
+--format wisp (the default) writes the wisp.dev/v1alpha1 Filter, for
+'wisp apply -f'. --format istio writes an Istio extensions.istio.io/v1alpha1
+WasmPlugin that runs the same module with the same configuration in an
+Istio mesh: its url is pinned to the manifest digest that the source's tag
+names now (asked of the registry, with the flags below; a source already
+pinned needs no registry), its selector picks the filter's function by the
+Knative label serving.knative.dev/service. What Istio cannot express (an
+uploaded module, several functions, a configuration that is not an object)
+is an error naming the field. 'wisp apply -f' reads the WasmPlugin back.`,
+		Example: `  wisp filter export api-key > api-key.yaml
+  wisp filter export api-key --format istio | kubectl apply -f -
+  wisp filter export stats --format istio --plain-http -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "yaml" && output != "json" {
+				return fmt.Errorf("-o %q: use yaml or json", output)
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			f, _, err := c.GetFilter(ctx, g.namespace, args[0])
+			if err != nil {
+				return err
+			}
+			inspect := func(ctx context.Context, ref string, plainHTTP bool) (oci.Info, error) {
+				opts := rf.options(g.errOut)
+				opts.Progress = nil
+				opts.PlainHTTP = opts.PlainHTTP || plainHTTP
+				return oci.Inspect(ctx, ref, opts)
+			}
+			obj, err := exportFilter(ctx, f, format, inspect, g.errOut)
+			if err != nil {
+				return err
+			}
+			b, err := renderManifest(obj, output)
+			if err != nil {
+				return err
+			}
+			_, err = g.out.Write(b)
+			return err
+		},
+	}
+	c.Flags().StringVar(&format, "format", "wisp", "manifest to write: wisp (a Filter) or istio (an Istio WasmPlugin)")
+	c.Flags().StringVarP(&output, "output", "o", "yaml", "yaml or json")
+	rf.register(c.Flags())
+	return c
+}
+
+// inspectFunc describes what an oci:// reference points at now; plainHTTP
+// is the Filter's spec.plainHTTP.
+type inspectFunc func(ctx context.Context, ref string, plainHTTP bool) (oci.Info, error)
+
+// exportFilter returns f as the manifest of format: a clean Filter for
+// "wisp", an Istio WasmPlugin for "istio". For a WasmPlugin an unpinned
+// oci:// source is pinned to the manifest digest inspect finds; a layout
+// Istio cannot read is warned about on warn.
+func exportFilter(ctx context.Context, f *api.Filter, format string, inspect inspectFunc, warn io.Writer) (any, error) {
+	clean := &api.Filter{
+		TypeMeta: metav1.TypeMeta{APIVersion: api.APIVersion, Kind: api.KindFilter},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: f.Name, Namespace: f.Namespace, Labels: f.Labels, Annotations: f.Annotations,
+		},
+		Spec: f.Spec,
+	}
+	switch strings.ToLower(format) {
+	case "wisp", "filter":
+		return clean, nil
+	case "istio", "wasmplugin":
+	default:
+		return nil, fmt.Errorf("--format %q: use wisp (a Filter) or istio (an Istio WasmPlugin)", format)
+	}
+	digest := ""
+	if ref, ok := strings.CutPrefix(f.Spec.Source, "oci://"); ok && !strings.Contains(ref, "@") {
+		info, err := inspect(ctx, f.Spec.Source, f.Spec.PlainHTTP)
+		if err != nil {
+			return nil, fmt.Errorf("pinning filter %s's source %s to a digest: %w", f.Name, f.Spec.Source, err)
+		}
+		digest = info.ManifestDigest
+		switch n := len(info.Manifests); {
+		case n == 1:
+			// An index of one manifest: wisp pulls that manifest, and
+			// Istio checks the digest of that manifest, not the index's.
+			digest = info.Manifests[0].Digest
+		case n > 1:
+			return nil, fmt.Errorf("pinning filter %s's source %s: an image index of %d manifests, which neither wisp nor Istio picks from; push the module with 'wisp plugin push'", f.Name, f.Spec.Source, n)
+		default:
+			if reads := istioReads(info); strings.HasPrefix(reads, "no") {
+				fmt.Fprintf(warn, "Warning: Istio cannot read %s@%s: %s\n", ref, digest, strings.TrimPrefix(reads, "no: "))
+			}
+		}
+	}
+	return api.FilterToWasmPlugin(clean, digest)
+}
+
+// renderManifest writes a manifest as YAML or indented JSON, without the
+// creationTimestamp: null that an unsaved object's metadata marshals to,
+// nor an empty status.
+func renderManifest(obj any, output string) ([]byte, error) {
+	js, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the manifest: %w", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(js, &m); err != nil {
+		return nil, fmt.Errorf("encoding the manifest: %w", err)
+	}
+	if md, ok := m["metadata"].(map[string]any); ok && md["creationTimestamp"] == nil {
+		delete(md, "creationTimestamp")
+	}
+	if st, ok := m["status"].(map[string]any); ok && len(st) == 0 {
+		delete(m, "status") // a Filter's status is a struct, never left out
+	}
+	if output == "json" {
+		b, err := json.MarshalIndent(m, "", "  ")
+		return append(b, '\n'), err
+	}
+	js, _ = json.Marshal(m)
+	b, err := yaml.JSONToYAML(js)
+	if err != nil {
+		return nil, fmt.Errorf("converting the manifest to YAML: %w", err)
+	}
+	return b, nil
 }
 
 func phaseString(p string) string {

@@ -2,6 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +120,131 @@ func TestIstioReads(t *testing.T) {
 		if got := istioReads(c.info); !strings.HasPrefix(got, c.want) {
 			t.Errorf("istioReads(%s, %d layers) = %q, want %q...", c.info.Format, len(c.info.Layers), got, c.want)
 		}
+	}
+}
+
+func TestExportFilter(t *testing.T) {
+	manifest := "sha256:" + strings.Repeat("5e", 32)
+	stored := func() *api.Filter {
+		f := &api.Filter{Spec: api.FilterSpec{
+			Source: "oci://127.0.0.1:5000/filters/auth:v1", Phase: api.PhaseAuthN, PlainHTTP: true,
+			Selector: &api.FilterSelector{Functions: []string{"cart"}},
+		}}
+		f.Name, f.Namespace, f.ResourceVersion, f.UID = "auth", "shop", "7", "u-1"
+		f.Status.MarkReady("sha256:" + strings.Repeat("cd", 32))
+		f.SetDefaults()
+		return f
+	}
+	var asked []string
+	inspect := func(info oci.Info, err error) inspectFunc {
+		return func(_ context.Context, ref string, plainHTTP bool) (oci.Info, error) {
+			asked = append(asked, fmt.Sprintf("%s plain=%v", ref, plainHTTP))
+			return info, err
+		}
+	}
+	two := []oci.Descriptor{{}, {}}
+	istioLayout := oci.Info{ManifestDigest: manifest, Format: oci.FormatModule, Layers: two}
+
+	// wisp: the Filter without status or server-set metadata.
+	obj, err := exportFilter(t.Context(), stored(), "wisp", inspect(istioLayout, nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := renderManifest(obj, "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, absent := range []string{"status", "resourceVersion", "uid", "creationTimestamp"} {
+		if strings.Contains(string(out), absent) {
+			t.Errorf("wisp export holds %s:\n%s", absent, out)
+		}
+	}
+	if objs, err := api.Decode(out); err != nil || len(objs) != 1 || objs[0].(*api.Filter).Spec.Source != stored().Spec.Source {
+		t.Errorf("the wisp export does not decode to the Filter: %v, %v", objs, err)
+	}
+	if len(asked) != 0 {
+		t.Errorf("the wisp export asked the registry: %v", asked)
+	}
+
+	// istio: pinned to the digest the registry gives, over plain HTTP as the Filter says.
+	var warn bytes.Buffer
+	obj, err = exportFilter(t.Context(), stored(), "istio", inspect(istioLayout, nil), &warn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp := obj.(*api.WasmPlugin)
+	if want := "oci://127.0.0.1:5000/filters/auth:v1@" + manifest; wp.Spec.URL != want {
+		t.Errorf("url = %q, want %q", wp.Spec.URL, want)
+	}
+	if len(asked) != 1 || asked[0] != "oci://127.0.0.1:5000/filters/auth:v1 plain=true" || warn.Len() != 0 {
+		t.Errorf("asked %v, warned %q", asked, warn.String())
+	}
+	out, err = renderManifest(obj, "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"apiVersion: extensions.istio.io/v1alpha1\n", "kind: WasmPlugin\n", "serving.knative.dev/service: cart", "phase: AUTHN", "wisp.dev/plain-http: \"true\""} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("istio export lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "status") || strings.Contains(string(out), "creationTimestamp") {
+		t.Errorf("istio export holds status or creationTimestamp:\n%s", out)
+	}
+	// ... and wisp apply reads it back as the pinned Filter.
+	objs, err := api.Decode(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back := objs[0].(*api.Filter); back.Spec.Source != wp.Spec.URL || !back.Spec.PlainHTTP || back.Name != "auth" || back.Namespace != "shop" {
+		t.Errorf("read back %+v", back)
+	}
+	js, err := renderManifest(obj, "json")
+	if err != nil || !json.Valid(js) {
+		t.Errorf("json export %s, %v", js, err)
+	}
+
+	// A pinned source needs no registry.
+	asked = nil
+	f := stored()
+	f.Spec.Source += "@" + manifest
+	if _, err := exportFilter(t.Context(), f, "istio", inspect(oci.Info{}, errors.New("unreachable")), io.Discard); err != nil || len(asked) != 0 {
+		t.Errorf("pinned source: %v, asked %v", err, asked)
+	}
+
+	// An index of one manifest pins to that manifest; of two, refused.
+	child := "sha256:" + strings.Repeat("77", 32)
+	obj, err = exportFilter(t.Context(), stored(), "istio", inspect(oci.Info{ManifestDigest: manifest, Manifests: []oci.Descriptor{{Digest: child}}}, nil), io.Discard)
+	if err != nil || !strings.HasSuffix(obj.(*api.WasmPlugin).Spec.URL, "@"+child) {
+		t.Errorf("index of one: %v, %v", obj, err)
+	}
+	for _, c := range []struct {
+		name   string
+		f      func() *api.Filter
+		format string
+		info   oci.Info
+		err    error
+		want   string
+	}{
+		{"index of two", stored, "istio", oci.Info{ManifestDigest: manifest, Manifests: []oci.Descriptor{{}, {}}}, nil, "image index of 2 manifests"},
+		{"registry error", stored, "istio", oci.Info{}, errors.New("connection refused"), "pinning filter auth's source oci://127.0.0.1:5000/filters/auth:v1 to a digest: connection refused"},
+		{"uploaded module", func() *api.Filter { f := stored(); f.Spec.Source = "sha256:" + strings.Repeat("cd", 32); return f }, "istio", istioLayout, nil, "wisp plugin push"},
+		{"several functions", func() *api.Filter {
+			f := stored()
+			f.Spec.Selector.Functions = []string{"a", "b"}
+			return f
+		}, "istio", istioLayout, nil, "spec.selector.functions"},
+		{"unknown format", stored, "envoy", istioLayout, nil, `--format "envoy"`},
+	} {
+		if _, err := exportFilter(t.Context(), c.f(), c.format, inspect(c.info, c.err), io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error saying %q", c.name, err, c.want)
+		}
+	}
+
+	// A layout Istio cannot read is exported, with a warning.
+	warn.Reset()
+	raw := oci.Info{ManifestDigest: manifest, Format: oci.FormatWasm, Layers: two[:1]}
+	if _, err := exportFilter(t.Context(), stored(), "istio", inspect(raw, nil), &warn); err != nil || !strings.Contains(warn.String(), "Warning: Istio cannot read") {
+		t.Errorf("wasm layout: %v, warned %q", err, warn.String())
 	}
 }

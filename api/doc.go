@@ -1,7 +1,8 @@
 // Package api defines wisp's resources: Function, Revision, Filter (a
 // proxy-wasm module in the gateway's filter chain, shaped after Istio's
-// WasmPlugin) and their defaults, validation and conversion from Knative
-// serving.knative.dev/v1 Service manifests.
+// WasmPlugin) and their defaults, validation, conversion from Knative
+// serving.knative.dev/v1 Service manifests, and conversion both ways between
+// Filters and Istio extensions.istio.io/v1alpha1 WasmPlugins.
 //
 // The types are plain Go structs in Kubernetes object shape (apiVersion,
 // kind, metadata, spec, status) so that the same documents can later be
@@ -10,7 +11,8 @@
 // path that is wrong.
 //
 // The life of a document: Decode reads YAML or JSON (converting Knative
-// Services with FromKnativeService), SetDefaults fills in what was left
+// Services with FromKnativeService and Istio WasmPlugins with
+// FromWasmPlugin), SetDefaults fills in what was left
 // out, Validate (or ValidateUpdate) checks it, RevisionTemplate.Hash tells
 // the controller when a template changed, and NewRevision snapshots it into
 // an immutable Revision. The status types carry Knative-style conditions

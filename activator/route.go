@@ -217,6 +217,9 @@ func (r *Routes) Get(namespace, function string) (*Route, bool) {
 	return rt, ok
 }
 
+// Len is the number of Functions routed.
+func (r *Routes) Len() int { return len(r.snap.Load().routes) }
+
 // Routed reports whether any route sends traffic to, or tags, the Revision.
 func (r *Routes) Routed(namespace, revision string) bool {
 	for k, rt := range r.snap.Load().routes {

@@ -244,6 +244,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	routes := activator.NewRoutes(cfg.Domain)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wisp_gateway_routes", Help: "Functions the gateway has a route for.",
+	}, func() float64 { return float64(routes.Len()) }))
 	pools := activator.NewPools()
 	gw, err := activator.NewGateway(routes, pools, log, reg)
 	if err != nil {

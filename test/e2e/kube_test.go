@@ -24,14 +24,14 @@ import (
 )
 
 // kubeNode starts a node in Kubernetes mode against c.
-func kubeNode(t *testing.T, b bins, kubeconfig, name string, extra ...string) *node {
+func kubeNode(t testing.TB, b bins, kubeconfig, name string, extra ...string) *node {
 	t.Helper()
 	args := append([]string{"--kubeconfig", kubeconfig, "--node-name", name, "--domain", "example.test"}, extra...)
 	return startNode(t, b, t.TempDir(), args...)
 }
 
 // leaseHolder returns the identity in the leader Lease.
-func leaseHolder(t *testing.T, cs kubernetes.Interface) string {
+func leaseHolder(t testing.TB, cs kubernetes.Interface) string {
 	t.Helper()
 	l, err := cs.CoordinationV1().Leases("wisp-system").Get(t.Context(), "wisp-controller", metav1.GetOptions{})
 	if err != nil || l.Spec.HolderIdentity == nil {
@@ -40,7 +40,7 @@ func leaseHolder(t *testing.T, cs kubernetes.Interface) string {
 	return *l.Spec.HolderIdentity
 }
 
-func pushModule(t *testing.T, b bins, reg, module, ref string) {
+func pushModule(t testing.TB, b bins, reg, module, ref string) {
 	t.Helper()
 	wasm, err := os.ReadFile(filepath.Join(b.dir, module))
 	if err != nil {

@@ -29,7 +29,7 @@ func TestExternalNATSKeepsTheState(t *testing.T) {
 // startExternalNATS starts a NATS server with JetStream in its own
 // process (testdata/natsserver, nats-server/v2) until the test ends and
 // returns its URL.
-func startExternalNATS(t *testing.T) string {
+func startExternalNATS(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "natsserver")
 	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/natsserver").CombinedOutput(); err != nil {

@@ -36,7 +36,7 @@ var built struct {
 }
 
 // buildAll builds the wisp binary and the test function once per run.
-func buildAll(t *testing.T) bins {
+func buildAll(t testing.TB) bins {
 	t.Helper()
 	built.once.Do(func() {
 		dir, err := os.MkdirTemp("", "wisp-e2e-bin")
@@ -67,7 +67,7 @@ func buildAll(t *testing.T) bins {
 
 // node is a running `wisp serve`.
 type node struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	dataDir string
 	cmd     *exec.Cmd
@@ -80,7 +80,7 @@ type node struct {
 }
 
 // startNode starts wisp serve on free ports and waits until it answers.
-func startNode(t *testing.T, b bins, dataDir string, extra ...string) *node {
+func startNode(t testing.TB, b bins, dataDir string, extra ...string) *node {
 	t.Helper()
 	_ = os.Remove(filepath.Join(dataDir, "node.json"))
 	args := append([]string{"serve", "--data-dir", dataDir, "--gateway-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "debug"}, extra...)
@@ -218,7 +218,7 @@ func (n *node) callEcho(host, path string) echoReply {
 
 // eventually retries check until it returns "" or timeout passes, then
 // fails with the last message.
-func eventually(t *testing.T, timeout time.Duration, check func() string) {
+func eventually(t testing.TB, timeout time.Duration, check func() string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -74,7 +74,7 @@ func (c *collector) count(id string) int {
 
 // zeroInitialScale is an autoscaler config under which new functions
 // start at zero instances.
-func zeroInitialScale(t *testing.T) string {
+func zeroInitialScale(t testing.TB) string {
 	cfg := filepath.Join(t.TempDir(), "autoscaler.yaml")
 	if err := os.WriteFile(cfg, []byte("allow-zero-initial-scale: true\ninitial-scale: 0\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -477,6 +477,7 @@ func TestLeftOverConsumersAreDeleted(t *testing.T) {
 	if _, err := e.js.CreateOrUpdateConsumer(ctx, "LEFTOVER", jetstream.ConsumerConfig{Durable: gone, FilterSubject: "leftover.>"}); err != nil {
 		t.Fatal(err)
 	}
+	e.orphanMinAge = time.Nanosecond
 	e.start("http://127.0.0.1:1")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -492,6 +493,45 @@ func TestLeftOverConsumersAreDeleted(t *testing.T) {
 			t.Fatalf("the left-over consumer is still there: %v", errGone)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRecentConsumerIsNotAnOrphan: a consumer with no trigger in this
+// node's list, made moments ago (by another node, for a trigger created
+// since), is kept: deleting it would redeliver from the stream's start.
+func TestRecentConsumerIsNotAnOrphan(t *testing.T) {
+	e := newEnv(t, "http://127.0.0.1:1")
+	ctx := t.Context()
+	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: "RECENT", Subjects: []string{"recent.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	live := sinkTrigger("live", "http://127.0.0.1:1")
+	live.Spec.Source = api.EventSource{Stream: "RECENT", Subject: "recent.>"}
+	e.create(live)
+	e.stop()
+	old, fresh := ConsumerName("default", "old"), ConsumerName("default", "fresh")
+	for i, name := range []string{old, fresh} {
+		if i == 1 {
+			time.Sleep(time.Second)
+		}
+		if _, err := e.js.CreateOrUpdateConsumer(ctx, "RECENT", jetstream.ConsumerConfig{Durable: name, FilterSubject: "recent.>"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.orphanMinAge = 500 * time.Millisecond
+	e.start("http://127.0.0.1:1")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := e.js.Consumer(ctx, "RECENT", old); errors.Is(err, jetstream.ErrConsumerNotFound) {
+			break // the sweep ran
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the old left-over consumer is still there")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := e.js.Consumer(ctx, "RECENT", fresh); err != nil {
+		t.Fatalf("a consumer made a moment before the node listed its triggers was deleted as an orphan: %v", err)
 	}
 }
 

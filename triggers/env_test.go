@@ -27,6 +27,8 @@ type env struct {
 	reg      *prometheus.Registry
 	triggers *store.Typed[api.Trigger, *api.Trigger]
 	stop     func()
+	// orphanMinAge is Options.OrphanMinAge of the next start.
+	orphanMinAge time.Duration
 }
 
 // newEnv starts a Manager calling functions at gatewayURL.
@@ -53,7 +55,7 @@ func (e *env) start(gatewayURL string) {
 	e.reg = prometheus.NewRegistry()
 	m, err := New(Options{
 		JetStream: e.js, Store: e.st, GatewayURL: gatewayURL, Domain: "wisp.test", Registry: e.reg,
-		StatusInterval: 50 * time.Millisecond, ShutdownGrace: time.Second,
+		StatusInterval: 50 * time.Millisecond, ShutdownGrace: time.Second, OrphanMinAge: e.orphanMinAge,
 		AsyncDelivery: api.DeliverySpec{BackoffDelay: "10ms", BackoffPolicy: api.BackoffLinear},
 	})
 	if err != nil {

@@ -57,6 +57,10 @@ type Options struct {
 	// StatusInterval is how often Trigger status is written; 0 means
 	// DefaultStatusInterval.
 	StatusInterval time.Duration
+	// OrphanMinAge is how much older than the node's first list of
+	// triggers a consumer with no trigger must be to be deleted at start
+	// (against clock skew with the NATS server); 0 means a minute.
+	OrphanMinAge time.Duration
 	// ShutdownGrace is how long deliveries in flight may take to finish
 	// once a consumer stops; 0 means DefaultShutdownGrace.
 	ShutdownGrace time.Duration
@@ -93,6 +97,9 @@ type Manager struct {
 func New(opts Options) (*Manager, error) {
 	if opts.JetStream == nil || opts.Store == nil || opts.GatewayURL == "" {
 		return nil, errors.New("triggers: Options.JetStream, Store and GatewayURL are required")
+	}
+	if opts.OrphanMinAge <= 0 {
+		opts.OrphanMinAge = time.Minute
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -141,6 +148,7 @@ func New(opts Options) (*Manager, error) {
 // deliveries in flight finish within the shutdown grace. It returns an
 // error if the store's watch fails.
 func (m *Manager) Run(ctx context.Context) error {
+	listed := time.Now()
 	events, err := m.triggers.Watch(ctx, "")
 	if err != nil {
 		return fmt.Errorf("triggers: watching triggers: %w", err)
@@ -163,7 +171,7 @@ func (m *Manager) Run(ctx context.Context) error {
 				}
 				return errors.New("triggers: the store's watch of triggers ended")
 			}
-			m.apply(ctx, ev)
+			m.apply(ctx, ev, listed)
 		case <-tick.C:
 			m.refresh(ctx)
 		}
@@ -172,11 +180,11 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // apply starts, restarts or stops a trigger's consumer for a change seen
 // in the store.
-func (m *Manager) apply(ctx context.Context, ev store.TypedEvent[*api.Trigger]) {
+func (m *Manager) apply(ctx context.Context, ev store.TypedEvent[*api.Trigger], listed time.Time) {
 	if ev.Type == store.Synced {
 		// Every stored trigger has its consumer now: those of triggers
 		// deleted while the node was down are left over.
-		m.deleteOrphans(ctx)
+		m.deleteOrphans(ctx, listed)
 		return
 	}
 	t := ev.Object
@@ -254,8 +262,11 @@ func (m *Manager) deleteConsumer(ctx context.Context, stream, namespace, name st
 
 // deleteOrphans deletes the durable consumers of triggers that no longer
 // exist (deleted, or moved to another stream, while no node ran), so that
-// the streams do not keep messages for nobody.
-func (m *Manager) deleteOrphans(ctx context.Context) {
+// the streams do not keep messages for nobody. A consumer created after
+// listed (less Options.OrphanMinAge) is kept: another node that shares the NATS
+// may have created it for a trigger this node's list did not hold yet, and
+// deleting it would redeliver that trigger's events from the start.
+func (m *Manager) deleteOrphans(ctx context.Context, listed time.Time) {
 	m.mu.Lock()
 	live := map[string]bool{}
 	for _, r := range m.runners {
@@ -271,6 +282,9 @@ func (m *Manager) deleteOrphans(ctx context.Context) {
 		names := st.ConsumerNames(ctx)
 		for name := range names.Name() {
 			if !strings.HasPrefix(name, "wisp_") || name == asyncConsumer || live[stream+"/"+name] {
+				continue
+			}
+			if c, err := st.Consumer(ctx, name); err != nil || c.CachedInfo().Created.After(listed.Add(-m.opts.OrphanMinAge)) {
 				continue
 			}
 			if err := st.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {

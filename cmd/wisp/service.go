@@ -50,7 +50,7 @@ func (tf *templateFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&tf.plainHTTP, "plain-http", false, "pull the --wasm oci:// module over plain HTTP (local registries)")
 	f.StringArrayVarP(&tf.env, "env", "e", nil, "environment variable NAME=value; NAME- removes it (repeatable)")
 	f.StringArrayVar(&tf.envFiles, "env-file", nil, "file of NAME=value lines to add to the environment")
-	f.StringArrayVarP(&tf.annotations, "annotation", "a", nil, "annotation KEY=value on the function and its revisions; KEY- removes it")
+	f.StringArrayVarP(&tf.annotations, "annotation", "a", nil, "annotation KEY=value on the function and its revisions (autoscaling.knative.dev/ keys on the revisions only, as in kn); KEY- removes it")
 	f.StringArrayVarP(&tf.labels, "label", "l", nil, "label KEY=value on the function and its revisions; KEY- removes it")
 	f.IntVar(&tf.scaleMin, "scale-min", 0, "minimum number of instances (autoscaling.knative.dev/min-scale)")
 	f.IntVar(&tf.scaleMax, "scale-max", 0, "maximum number of instances, 0 for no limit (autoscaling.knative.dev/max-scale)")
@@ -120,7 +120,7 @@ func (tf *templateFlags) apply(cmd *cobra.Command, f *api.Function, args []strin
 	if spec.Env, err = editEnv(spec.Env, tf.env); err != nil {
 		return fmt.Errorf("--env: %w", err)
 	}
-	if f.Annotations, err = editMap(f.Annotations, tf.annotations); err != nil {
+	if f.Annotations, err = editMap(f.Annotations, functionAnnotationEdits(tf.annotations)); err != nil {
 		return fmt.Errorf("--annotation: %w", err)
 	}
 	if tmeta.Annotations, err = editMap(tmeta.Annotations, tf.annotations); err != nil {
@@ -203,6 +203,22 @@ func editEnv(env []api.EnvVar, edits []string) ([]api.EnvVar, error) {
 	}
 	return env, nil
 }
+
+// functionAnnotationEdits are the --annotation edits that go on the
+// Function's own metadata: as kn does, autoscaling.knative.dev/ keys go
+// only on the revision template, where the autoscaler reads them (setting
+// one there removes nothing from the Function, which never holds them).
+func functionAnnotationEdits(edits []string) []string {
+	var out []string
+	for _, e := range edits {
+		if !strings.HasPrefix(e, autoscalingPrefix) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+const autoscalingPrefix = "autoscaling.knative.dev/"
 
 // editMap applies KEY=value (set) and KEY- (remove) edits to a copy of m.
 func editMap(m map[string]string, edits []string) (map[string]string, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,5 +64,13 @@ func TestEditTraffic(t *testing.T) {
 		if r := render(got); r != c.want {
 			t.Errorf("%s: got %s, want %s", c.name, r, c.want)
 		}
+	}
+}
+
+// kn puts autoscaling annotations on the revision template only.
+func TestAutoscalingAnnotationsStayOffTheFunction(t *testing.T) {
+	got := functionAnnotationEdits([]string{"autoscaling.knative.dev/window=6s", "team=shop", "autoscaling.knative.dev/min-scale-", "owner-"})
+	if want := []string{"team=shop", "owner-"}; !slices.Equal(got, want) {
+		t.Fatalf("function annotation edits %q; want %q", got, want)
 	}
 }

@@ -77,7 +77,8 @@ type Options struct {
 	// Policy says when a tag is resolved again; see PullPolicy.
 	Policy PullPolicy
 	// ModuleSHA256, when set, is the sha256 the pulled module must have,
-	// "sha256:<hex>" or bare hex as in Istio's WasmPlugin sha256. Pull
+	// "sha256:<hex>" or bare hex (the module's bytes; Istio's WasmPlugin
+	// sha256 names the manifest of an oci:// URL instead). Pull
 	// refuses any other module with an error wrapping ErrDigestMismatch;
 	// when the layer's descriptor already shows the difference, before
 	// downloading it.

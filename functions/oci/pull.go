@@ -30,7 +30,8 @@ type Pulled struct {
 	// reference named.
 	ManifestDigest string
 	// ModuleDigest is the sha256 of the module's bytes: its key in the
-	// module store, and the sha256 an Istio WasmPlugin checks.
+	// module store and a Filter's spec.sha256. (An Istio WasmPlugin's
+	// sha256 of an oci:// URL is ManifestDigest instead.)
 	ModuleDigest string
 	// Size is the module's size in bytes.
 	Size int64

@@ -641,10 +641,6 @@ func (c *Controller) readiness(r *api.Revision) readiness {
 		}
 	case s.Desired == 0 && s.EverReady:
 		rd.status, rd.reason = corev1.ConditionTrue, "ScaledToZero"
-	case s.Desired == 0 && c.scaling.startsAtZero(r):
-		// As Knative marks a revision of initial-scale 0 ready with no
-		// instance: its first request starts one.
-		rd.status, rd.reason = corev1.ConditionTrue, "ScaledToZero"
 	case s.Desired == 0:
 		// Not routed: keep what was last known (it may have been ready
 		// before the node restarted).

@@ -90,13 +90,6 @@ func (s *scaling) track(r *api.Revision, pool *activator.Pool, routed bool) erro
 	return nil
 }
 
-// startsAtZero reports whether a Revision's autoscaling starts it at
-// zero instances (initial-scale 0, where the config allows it).
-func (s *scaling) startsAtZero(r *api.Revision) bool {
-	spec, err := autoscaler.SpecFor(s.cfg, r.Annotations, capacity(r))
-	return err == nil && spec.InitialScale == 0
-}
-
 // untrack stops autoscaling a Revision; its pool is scaled by the caller.
 func (s *scaling) untrack(namespace, name string) {
 	s.mu.Lock()
